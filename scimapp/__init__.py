@@ -1,0 +1,117 @@
+"""scimapp: a SCIM 2.0 endpoint that identity providers provision users and groups into."""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import config as settings
+from .database import configure_engine, is_transient
+from .extensions import csrf, db, login_manager
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app: config layers, instance folder, extensions, blueprints, error pages, CLI, database."""
+    test_config = dict(test_config or {})
+    instance = Path(test_config.pop("INSTANCE_PATH", None) or os.environ.get("SCIMAPP_INSTANCE_PATH")
+                    or PROJECT_ROOT / "instance").resolve()
+    instance.mkdir(parents=True, exist_ok=True)
+    app = Flask(__name__, instance_path=str(instance), instance_relative_config=True,
+                template_folder=str(PROJECT_ROOT / "templates"), static_folder=str(PROJECT_ROOT / "static"))
+
+    app.config.from_mapping(settings.DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.update(settings.from_environment())
+    app.config.update(test_config)
+
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _instance_secret(instance / "secret_key")
+    app.config["SQLALCHEMY_DATABASE_URI"] = (app.config["DATABASE_URL"]
+                                             or f"sqlite:///{(instance / 'scimapp.db').as_posix()}")
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    _configure_logging(app)
+
+    if app.config["TRUST_PROXY"]:
+        hops = int(app.config["TRUST_PROXY"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops)
+
+    db.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    from .scim import bp as scim_bp
+    from .scim.attributes import Registry
+    from .main import bp as main_bp
+
+    app.extensions["scim_registry"] = Registry()
+    app.register_blueprint(scim_bp)
+    csrf.exempt(scim_bp)  # bearer tokens only: no cookies, so no cross-site request forgery to defend against
+    app.register_blueprint(main_bp)
+    _register_errors(app)
+
+    from .cli import register as register_cli
+    register_cli(app)
+
+    with app.app_context():
+        configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+        from . import models  # noqa: F401  (tables must be known before create_all)
+        db.create_all()
+    return app
+
+
+def _instance_secret(path: Path) -> str:
+    """The secret key kept in the instance folder, created (random, 256 bits) on first start."""
+    if path.exists():
+        value = path.read_text(encoding="utf-8").strip()
+        if value:
+            return value
+    value = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(value)
+    return value
+
+
+def _configure_logging(app: Flask) -> None:
+    level = getattr(logging, str(app.config["LOG_LEVEL"]).upper(), logging.INFO)
+    if not logging.getLogger().handlers:  # before app.logger exists, so Flask adds no second handler
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from flask.logging import default_handler
+    app.logger.removeHandler(default_handler)
+    app.logger.setLevel(level)
+
+
+def _register_errors(app: Flask) -> None:
+    from .scim.errors import ScimError, render as render_scim
+    from .scim.routes import http_error_as_scim
+    from .urls import SCIM_PREFIX
+
+    def in_scim() -> bool:
+        return request.path == SCIM_PREFIX or request.path.startswith(SCIM_PREFIX + "/")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if in_scim():
+            db.session.rollback()
+            return render_scim(http_error_as_scim(exc))
+        return exc
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        db.session.rollback()
+        if is_transient(exc):
+            app.logger.warning("database busy: %s", exc.__class__.__name__)
+            err = ScimError(503, "the database is busy; retry shortly", headers={"Retry-After": "5"})
+        else:
+            app.logger.exception("unexpected error on %s %s", request.method, request.path)
+            err = ScimError(500, "internal error; the server log has the details")
+        if in_scim():
+            return render_scim(err)
+        return err.detail, err.status, err.headers

@@ -1,0 +1,69 @@
+"""``flask --app app …`` commands: ``token create|list|revoke``."""
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from . import tokens
+from .urls import tenant_url_offline
+
+token_cli = AppGroup("token", help="Create, list and revoke SCIM bearer tokens.")
+
+
+def _fmt(dt) -> str:
+    return dt.strftime("%Y-%m-%d %H:%M UTC") if dt else "-"
+
+
+@token_cli.command("create")
+@click.argument("name")
+@click.option("--expires-days", type=click.IntRange(1, 3650), default=None,
+              help="Days until the token stops working (default: never).")
+def create_token(name: str, expires_days: int | None) -> None:
+    """Create a token; the secret is printed once, alone on the last line."""
+    try:
+        token, secret = tokens.create(name, "cli", expires_days)
+    except tokens.TokenError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Created SCIM token {token.name!r} (id {token.id}, "
+               f"{'expires ' + _fmt(token.expires_at) if token.expires_at else 'no expiry'}).")
+    click.echo(f"Tenant URL: {tenant_url_offline(current_app.config)}")
+    click.echo("Secret Token (shown only now; store it in your IdP and revoke it if it leaks):")
+    click.echo(secret)
+
+
+@token_cli.command("list")
+def list_tokens() -> None:
+    """List tokens (never their secrets)."""
+    rows = tokens.all_tokens()
+    if not rows:
+        click.echo("No tokens yet. Create one with: flask --app app token create NAME")
+        return
+    header = f"{'ID':>4}  {'NAME':<24} {'STATUS':<8} {'CREATED':<21} {'LAST USED':<21} {'EXPIRES':<21} BY"
+    click.echo(header)
+    for t in rows:
+        click.echo(f"{t.id:>4}  {t.name[:24]:<24} {tokens.status(t):<8} {_fmt(t.created_at):<21} "
+                   f"{_fmt(t.last_used_at):<21} {_fmt(t.expires_at):<21} {t.created_by}")
+
+
+@token_cli.command("revoke")
+@click.argument("name_or_id")
+def revoke_token(name_or_id: str) -> None:
+    """Revoke a token by id, or the active token with that name. Takes effect on the next request."""
+    found = tokens.find(name_or_id)
+    if not found:
+        raise click.ClickException(f"no token with id {name_or_id}" if name_or_id.isdigit()
+                                   else f"no active token named {name_or_id!r}")
+    if len(found) > 1:
+        raise click.ClickException(f"{len(found)} active tokens are named {name_or_id!r}: revoke one by id "
+                                   f"({', '.join(str(t.id) for t in found)})")
+    token = found[0]
+    if tokens.revoke(token, "cli"):
+        click.echo(f"Revoked token {token.name!r} (id {token.id}).")
+    else:
+        click.echo(f"Token {token.name!r} (id {token.id}) was already revoked.")
+
+
+def register(app: Flask) -> None:
+    """Attach the command groups to the app."""
+    app.cli.add_command(token_cli)

@@ -1,0 +1,61 @@
+"""Engine set-up and transaction rules for SQLite and PostgreSQL.
+
+SQLite: WAL journal (readers never block the writer), foreign keys on, a busy timeout, and write requests open
+their transaction with ``BEGIN IMMEDIATE``. Without that, a transaction that reads and then writes can fail at
+once with "database is locked" when another writer committed in between (no busy wait applies to that case).
+PostgreSQL needs none of this; read-modify-write paths lock their row with ``SELECT … FOR UPDATE`` instead.
+"""
+from __future__ import annotations
+
+import contextvars
+from contextlib import contextmanager
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+# True while the current request intends to write: SQLite then begins with BEGIN IMMEDIATE.
+write_intent: contextvars.ContextVar[bool] = contextvars.ContextVar("scimapp_write_intent", default=False)
+
+
+def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
+    """Install the per-connection settings for the engine's dialect."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # the driver must not open transactions itself: we do, below
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
+
+
+@contextmanager
+def intending_to_write():
+    """Within this block, new transactions take the SQLite write lock up front."""
+    token = write_intent.set(True)
+    try:
+        yield
+    finally:
+        write_intent.reset(token)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Is this database error "busy, try again" (SQLite locked, PostgreSQL serialization/lock/connection)?"""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    text = str(getattr(exc, "orig", exc)).lower()
+    if isinstance(exc, OperationalError) and ("locked" in text or "busy" in text):
+        return True
+    code = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(getattr(exc, "orig", None), "pgcode", None)
+    return code in {"40001", "40P01", "55P03", "57P01", "57P03", "08000", "08003", "08006"}

@@ -1,0 +1,128 @@
+"""Database tables (SQLAlchemy 2.x typed models). Portable constructs only: the same schema runs on SQLite and
+PostgreSQL.
+
+Why the directory is shaped like this:
+
+- Each resource row keeps the client's representation in ``data`` (values echoed exactly as sent: Entra re-PATCHes
+  anything a server normalises) plus columns for what is looked up often (``user_name_key`` etc.).
+- Every other filterable value is also written to a narrow index table (``*_values``: one row per element and
+  sub-attribute, holding a comparison key made in Python), so any filter compiles to an indexed ``IN (SELECT …)``
+  and never loads rows into Python.
+- Group members live in their own table: adding or removing one is one row, whatever the group's size.
+- Uniqueness is enforced by unique indexes, not by check-then-insert (which races under waitress's threads).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .extensions import db
+
+
+class ScimToken(db.Model):
+    """A bearer token for the SCIM API. Only the SHA-256 of the secret is stored."""
+
+    __tablename__ = "scim_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hint: Mapped[str] = mapped_column(String(16))  # first characters, to tell tokens apart in lists
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(255))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ScimUser(db.Model):
+    """A provisioned User (RFC 7643 §4.1)."""
+
+    __tablename__ = "scim_users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_name: Mapped[str] = mapped_column(Text)
+    user_name_key: Mapped[str] = mapped_column(Text, unique=True)  # values.fold(userName): RFC 7643 caseExact=false
+    external_id: Mapped[str | None] = mapped_column(Text, index=True)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    display_name_key: Mapped[str | None] = mapped_column(Text, index=True)
+    active: Mapped[bool | None] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    data: Mapped[dict] = mapped_column(JSON)
+    created_by_token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("scim_tokens.id", ondelete="SET NULL"), index=True)
+
+    __table_args__ = (Index("ix_scim_users_order", "created_at", "id"),)
+
+
+class ScimGroup(db.Model):
+    """A provisioned Group (RFC 7643 §4.2); its members are rows of ScimGroupMember."""
+
+    __tablename__ = "scim_groups"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    display_name: Mapped[str] = mapped_column(Text)
+    display_name_key: Mapped[str] = mapped_column(Text, index=True)
+    external_id: Mapped[str | None] = mapped_column(Text, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    data: Mapped[dict] = mapped_column(JSON)
+    created_by_token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("scim_tokens.id", ondelete="SET NULL"), index=True)
+
+    __table_args__ = (Index("ix_scim_groups_order", "created_at", "id"),)
+
+
+class ScimGroupMember(db.Model):
+    """One membership: ``member_id`` (a user or a group) is in ``group_id``."""
+
+    __tablename__ = "scim_group_members"
+
+    group_id: Mapped[str] = mapped_column(ForeignKey("scim_groups.id", ondelete="CASCADE"), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    member_type: Mapped[str] = mapped_column(String(5))  # "User" or "Group"
+    display: Mapped[str | None] = mapped_column(Text)  # as the client sent it, if it did
+
+    __table_args__ = (Index("ix_scim_group_members_member", "member_id", "group_id"),)
+
+
+def _values_table(name: str, parent: str):
+    """Index rows for one resource type: (resource, attribute, element, sub-attribute) -> comparison key."""
+    columns = {
+        "__tablename__": name,
+        "__doc__": f"Filter index of {parent}: one row per element and sub-attribute value.",
+        "resource_id": mapped_column(String(36), ForeignKey(f"{parent}.id", ondelete="CASCADE"), primary_key=True),
+        "attr": mapped_column(String(200), primary_key=True),  # lower-case; extensions as urn:…:attr
+        "idx": mapped_column(Integer, primary_key=True),  # element number (0 when single-valued)
+        "sub": mapped_column(String(64), primary_key=True),  # lower-case sub-attribute, "" if none
+        "key": mapped_column(Text, nullable=True),  # values.compare_key for text, booleans and dateTimes
+        "num": mapped_column(Float, nullable=True),  # for integer and decimal attributes
+        "__table_args__": (
+            Index(f"ix_{name}_key", "attr", "sub", "key", "resource_id"),
+            Index(f"ix_{name}_num", "attr", "sub", "num", "resource_id"),
+        ),
+    }
+    return type("".join(p.title() for p in name.split("_")), (db.Model,), columns)
+
+
+ScimUserValue = _values_table("scim_user_values", "scim_users")
+ScimGroupValue = _values_table("scim_group_values", "scim_groups")
+
+
+class AuditEvent(db.Model):
+    """A security-relevant event (token created or revoked, sign-in, …), written by ``audit.record``."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str | None] = mapped_column(String(255))
+    detail: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,42 @@
+"""Bearer-token check before every SCIM request (RFC 6750). Session cookies are never consulted here."""
+from __future__ import annotations
+
+import time
+
+from flask import current_app, g, request
+
+from .. import tokens
+from ..database import write_intent
+from . import bp
+from .errors import ScimError
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+REALM = 'Bearer realm="scimapp"'
+
+
+def _unauthorized(detail: str, invalid: bool) -> ScimError:
+    challenge = REALM + (', error="invalid_token"' if invalid else "")
+    return ScimError(401, detail, headers={"WWW-Authenticate": challenge})
+
+
+@bp.before_request
+def authenticate():
+    """Resolve ``Authorization: Bearer <token>`` to an active token, or answer 401."""
+    g.scim_started = time.perf_counter()
+    if request.method in WRITE_METHODS:
+        g.scim_write_reset = write_intent.set(True)  # this request's transactions take the write lock first
+    scheme, _, secret = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise _unauthorized("send the SCIM token as 'Authorization: Bearer <token>'", invalid=False)
+    token = tokens.verify(secret.strip())
+    if token is None:
+        raise _unauthorized("the token is not valid: it is unknown, revoked or expired", invalid=True)
+    g.scim_token_id, g.scim_token_name = token.id, token.name
+    tokens.record_use(token, current_app.config["TOKEN_LAST_USED_INTERVAL"])
+
+
+@bp.teardown_request
+def _end_write_intent(_exc):
+    reset = g.pop("scim_write_reset", None)
+    if reset is not None:
+        write_intent.reset(reset)

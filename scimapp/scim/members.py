@@ -1,0 +1,131 @@
+"""Group membership rows: add, remove, replace and read members as row inserts, deletes and selects.
+
+Every change costs O(members changed): the group itself is never rewritten. Re-adding a member is a no-op
+(``ON CONFLICT DO NOTHING``), so concurrent adds of the same member cannot fail.
+"""
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from ..extensions import db
+from ..models import ScimGroup, ScimGroupMember, ScimUser
+from .errors import bad_request
+
+CHUNK = 500  # ids per IN (…) list: well under every database's parameter limit
+
+
+def _chunks(items: list, size: int = CHUNK):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def member_types(ids: list[str]) -> dict[str, str]:
+    """{id: "User" | "Group"} for the ids that exist."""
+    found: dict[str, str] = {}
+    for chunk in _chunks(ids):
+        found.update({i: "User" for i in db.session.scalars(select(ScimUser.id).where(ScimUser.id.in_(chunk)))})
+        found.update({i: "Group" for i in db.session.scalars(select(ScimGroup.id).where(ScimGroup.id.in_(chunk)))})
+    return found
+
+
+def _ancestors(group_id: str) -> set[str]:
+    """Groups that contain ``group_id``, directly or through other groups (a recursive CTE)."""
+    GM = ScimGroupMember
+    up = select(GM.group_id.label("gid")).where(GM.member_id == group_id).cte("ancestors", recursive=True)
+    up = up.union(select(GM.group_id).join(up, GM.member_id == up.c.gid))
+    return set(db.session.scalars(select(up.c.gid)))
+
+
+def add(group_id: str, items: list[dict]) -> int:
+    """Add members (each ``{"value": id, "display"?: …}``); returns how many rows were new."""
+    wanted: dict[str, dict] = {}
+    for item in items:
+        wanted.setdefault(item["value"], item)
+    if not wanted:
+        return 0
+    types = member_types(list(wanted))
+    missing = [i for i in wanted if i not in types]
+    if missing:
+        shown = ", ".join(repr(m) for m in missing[:5]) + (" …" if len(missing) > 5 else "")
+        raise bad_request(f"no User or Group has the id {shown}: members must be existing resources")
+    nested = [i for i, t in types.items() if t == "Group"]
+    if group_id in nested:
+        raise bad_request("a group cannot be a member of itself")
+    if nested:
+        loops = _ancestors(group_id) & set(nested)
+        if loops:
+            raise bad_request(f"adding group {sorted(loops)[0]!r} would make a membership cycle")
+    rows = [{"group_id": group_id, "member_id": mid, "member_type": types[mid],
+             "display": item.get("display") if isinstance(item.get("display"), str) else None}
+            for mid, item in wanted.items()]
+    insert = sqlite_insert if db.session.get_bind().dialect.name == "sqlite" else pg_insert
+    inserted = 0
+    for chunk in _chunks(rows):
+        result = db.session.execute(insert(ScimGroupMember).values(chunk).on_conflict_do_nothing())
+        inserted += max(result.rowcount or 0, 0)
+    return inserted
+
+
+def remove(group_id: str, ids: list[str]) -> int:
+    """Remove the listed members; ids that are not members are ignored. Returns rows deleted."""
+    removed = 0
+    for chunk in _chunks(list(dict.fromkeys(ids))):
+        result = db.session.execute(delete(ScimGroupMember).where(
+            ScimGroupMember.group_id == group_id, ScimGroupMember.member_id.in_(chunk)))
+        removed += result.rowcount or 0
+    return removed
+
+
+def remove_where(group_id: str, terms) -> int:
+    """Remove the members matching compiled filter terms (``query.Compiler.member_terms``)."""
+    result = db.session.execute(delete(ScimGroupMember).where(ScimGroupMember.group_id == group_id, terms)
+                                .execution_options(synchronize_session=False))
+    return result.rowcount or 0
+
+
+def replace(group_id: str, items: list[dict]) -> int:
+    """Make the members exactly ``items``: removes and adds only the difference. Returns rows changed."""
+    current = set(db.session.scalars(select(ScimGroupMember.member_id).where(ScimGroupMember.group_id == group_id)))
+    wanted = {i["value"] for i in items}
+    return remove(group_id, sorted(current - wanted)) + add(group_id, [i for i in items if i["value"] not in current])
+
+
+def clear(group_id: str) -> int:
+    """Remove every member of a group."""
+    return db.session.execute(delete(ScimGroupMember).where(ScimGroupMember.group_id == group_id)).rowcount or 0
+
+
+def groups_containing(member_id: str):
+    """SELECT of the ids of groups that have ``member_id`` as a direct member."""
+    return select(ScimGroupMember.group_id).where(ScimGroupMember.member_id == member_id)
+
+
+def members_of(group_ids: list[str], base_url: str) -> dict[str, list[dict]]:
+    """{group id: [member representations]} for a page of groups, in one query per chunk."""
+    out: dict[str, list[dict]] = {g: [] for g in group_ids}
+    GM = ScimGroupMember
+    for chunk in _chunks(group_ids):
+        q = (select(GM.group_id, GM.member_id, GM.member_type, GM.display)
+             .where(GM.group_id.in_(chunk)).order_by(GM.group_id, GM.member_id))
+        for gid, mid, mtype, display in db.session.execute(q):
+            item = {"value": mid, "$ref": f"{base_url}/{mtype}s/{mid}", "type": mtype}
+            if display is not None:
+                item["display"] = display
+            out[gid].append(item)
+    return out
+
+
+def groups_of(user_ids: list[str], base_url: str) -> dict[str, list[dict]]:
+    """{user id: [its direct groups]} for a page of users (RFC 7643 §4.1.2 ``groups``)."""
+    out: dict[str, list[dict]] = {u: [] for u in user_ids}
+    GM = ScimGroupMember
+    for chunk in _chunks(user_ids):
+        q = (select(GM.member_id, GM.group_id, ScimGroup.display_name)
+             .join(ScimGroup, ScimGroup.id == GM.group_id)
+             .where(GM.member_id.in_(chunk)).order_by(GM.member_id, ScimGroup.display_name_key, GM.group_id))
+        for uid, gid, display in db.session.execute(q):
+            out[uid].append({"value": gid, "$ref": f"{base_url}/Groups/{gid}", "display": display, "type": "direct"})
+    return out
+

@@ -1,0 +1,184 @@
+"""SCIM views: parse the request, call the service, render SCIM JSON. No SQL and no commits here.
+
+Endpoint names are matched case-insensitively (Microsoft's test collection asks for ``/users``) and a trailing
+slash is accepted (``/Users/?filter=…``). Unknown query parameters are ignored: Entra's Tenant URL may carry a flag.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+from flask import current_app, g, request
+from werkzeug.exceptions import HTTPException
+
+from ..urls import tenant_url
+from . import bp, discovery
+from .errors import MEDIA_TYPE, ScimError, bad_request, not_found, render as render_error
+from .schemas import Projection
+from .service import ListParams, Service, etag
+
+DISCOVERY = {"serviceproviderconfig", "resourcetypes", "schemas"}
+
+
+# ---------------------------------------------------------------------------- helpers
+
+def scim_json(body, status: int = 200, headers: dict | None = None):
+    """A SCIM response: JSON in the SCIM media type (RFC 7644 §3.1)."""
+    text = "" if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    resp = current_app.response_class(text, status=status, mimetype=MEDIA_TYPE)
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+def arg(name: str) -> str | None:
+    """A query parameter, its name matched case-insensitively."""
+    low = name.lower()
+    for k, v in request.args.items(multi=True):
+        if k.lower() == low:
+            return v
+    return None
+
+
+def int_arg(name: str, default: int | None) -> int | None:
+    """An integer query parameter (RFC 7644 §3.4.2.4); 400 invalidValue when it is not one."""
+    raw = arg(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise bad_request(f"{name} must be an integer, got {raw!r}") from None
+
+
+def json_body():
+    """The request body as JSON, whatever the declared media type; 400 invalidSyntax when it is not JSON."""
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        raise bad_request("the request needs a JSON body", "invalidSyntax")
+    try:
+        return json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise bad_request(f"the body is not valid JSON: {exc}", "invalidSyntax") from None
+
+
+def service_for(segment: str) -> Service:
+    """The service of the resource type at ``segment`` (Users, Groups), or a SCIM 404."""
+    rt = current_app.extensions["scim_registry"].by_endpoint(segment)
+    if rt is None:
+        raise not_found(f"no SCIM endpoint /{segment}")
+    cfg = current_app.config
+    return Service(rt, tenant_url(), cfg["SCIM_MAX_RESULTS"], cfg["SCIM_DEFAULT_COUNT"])
+
+
+def projection(service: Service, always: bool = True) -> Projection | None:
+    """``attributes``/``excludedAttributes`` of the request; None when neither is given and ``always`` is False."""
+    attributes, excluded = arg("attributes"), arg("excludedAttributes")
+    if not always and attributes is None and excluded is None:
+        return None
+    return Projection(service.rt, attributes, excluded)
+
+
+def list_params() -> ListParams:
+    """Query parameters of a list request."""
+    return ListParams(filter=arg("filter"), start_index=int_arg("startIndex", 1) or 1, count=int_arg("count", None),
+                      sort_by=arg("sortBy"), sort_order=arg("sortOrder"), attributes=arg("attributes"),
+                      excluded=arg("excludedAttributes"))
+
+
+def one(result, status: int = 200):
+    """A single-resource response with its ETag (and Location on 201)."""
+    headers = {"ETag": etag(result.version)}
+    if status == 201:
+        headers["Location"] = result.location
+    return scim_json(result.body, status, headers)
+
+
+def method_not_allowed(allowed: str) -> ScimError:
+    return ScimError(405, f"{request.method} is not supported here (allowed: {allowed})",
+                     headers={"Allow": allowed})
+
+
+# ---------------------------------------------------------------------------- routes
+
+@bp.route("/<segment>/", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], strict_slashes=False)
+def collection(segment: str):
+    """/Users, /Groups (list, create) and the discovery endpoints."""
+    low = segment.lower()
+    if low in DISCOVERY:
+        if request.method != "GET":
+            raise method_not_allowed("GET")
+        registry, base, cfg = current_app.extensions["scim_registry"], tenant_url(), current_app.config
+        if low == "serviceproviderconfig":
+            return scim_json(discovery.service_provider_config(base, cfg["SCIM_MAX_RESULTS"]))
+        return scim_json(discovery.resource_types(registry, base) if low == "resourcetypes"
+                         else discovery.schemas(registry, base))
+    if low == "me":
+        raise ScimError(501, "/Me is not supported: a SCIM bearer token stands for a provisioning client, not a user")
+    if low == "bulk":
+        raise ScimError(501, "bulk operations are not supported (see /ServiceProviderConfig)")
+    service = service_for(segment)
+    if request.method == "GET":
+        return scim_json(service.list(list_params()))
+    if request.method == "POST":
+        return one(service.create(json_body(), g.scim_token_id), 201)
+    raise method_not_allowed("GET, POST")
+
+
+@bp.route("/<segment>/<path:rid>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], strict_slashes=False)
+def resource(segment: str, rid: str):
+    """/Users/{id}, /Groups/{id}, /ResourceTypes/{name}, /Schemas/{urn}."""
+    low = segment.lower()
+    if low in ("resourcetypes", "schemas"):
+        if request.method != "GET":
+            raise method_not_allowed("GET")
+        registry, base = current_app.extensions["scim_registry"], tenant_url()
+        return scim_json(discovery.resource_type(registry, base, rid) if low == "resourcetypes"
+                         else discovery.schema(registry, base, rid))
+    service = service_for(segment)
+    rid = rid.rstrip("/")
+    if_match = request.headers.get("If-Match")
+    if request.method == "GET":
+        result = service.get(rid, projection(service))
+        if_none = request.headers.get("If-None-Match")
+        if if_none and etag(result.version) in [t.strip() for t in if_none.split(",")]:
+            return scim_json(None, 304, {"ETag": etag(result.version)})
+        return one(result)
+    if request.method == "PUT":
+        return one(service.replace(rid, json_body(), if_match, projection(service)))
+    if request.method == "PATCH":
+        # Group PATCH answers 204 (Entra's guidance: a 50k-member group is not serialised per change) unless the
+        # client asks for attributes; User PATCH answers 200 with the resource (RFC 7644 §3.5.2).
+        wanted = projection(service, always=not service.is_group)
+        result = service.patch(rid, json_body(), if_match, wanted)
+        return one(result) if result.body is not None else scim_json(None, 204, {"ETag": etag(result.version)})
+    if request.method == "DELETE":
+        service.delete(rid, if_match)
+        return scim_json(None, 204)
+    raise method_not_allowed("GET, PUT, PATCH, DELETE")
+
+
+# ---------------------------------------------------------------------------- errors and logging
+
+@bp.errorhandler(ScimError)
+def _scim_error(err: ScimError):
+    from ..extensions import db
+    db.session.rollback()
+    return render_error(err)
+
+
+@bp.after_request
+def _log(response):
+    started = g.get("scim_started")
+    elapsed = (time.perf_counter() - started) * 1000 if started else 0.0
+    current_app.logger.info("SCIM %s %s -> %s in %.1f ms (token %s)", request.method, request.path,
+                            response.status_code, elapsed, g.get("scim_token_name", "-"))
+    return response
+
+
+def http_error_as_scim(exc: HTTPException) -> ScimError:
+    """Werkzeug's HTTP errors (404 route, 405, 413 body too large, 400 bad request) as SCIM errors."""
+    scim_type = "tooLarge" if exc.code == 413 else ("invalidSyntax" if exc.code == 400 else None)
+    detail = {404: "no such SCIM endpoint", 405: f"{request.method} is not supported here",
+              413: f"the request body is larger than {current_app.config['MAX_CONTENT_LENGTH']} bytes"}
+    return ScimError(exc.code or 500, detail.get(exc.code, exc.description or exc.name), scim_type)

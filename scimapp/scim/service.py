@@ -1,0 +1,260 @@
+"""SCIM operations and their transactions: create, get, list, replace, patch, delete (RFC 7644 §3.3-§3.6).
+
+One transaction per request, committed here; a failure anywhere rolls everything back. Uniqueness is the
+database's: an IntegrityError from the unique index becomes 409 ``uniqueness``.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..models import ScimGroup, ScimGroupMember
+from . import members as member_rows
+from .attributes import ResourceType
+from .errors import ScimError, bad_request, not_found
+from .filter import FilterError, parse_filter
+from .patch import apply_patch
+from .query import Compiler, mapping_for
+from .schemas import Projection, clean_resource, index_rows, render
+from .values import fold, format_datetime, utcnow
+
+LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+
+
+@dataclass
+class Result:
+    """A single-resource answer: the representation (None for 204) and its version for the ETag header."""
+
+    body: dict | None
+    version: int
+    location: str | None = None
+
+
+@dataclass
+class ListParams:
+    """The query parameters of a list or search request (RFC 7644 §3.4.2)."""
+
+    filter: str | None = None
+    start_index: int = 1
+    count: int | None = None
+    sort_by: str | None = None
+    sort_order: str | None = None
+    attributes: str | None = None
+    excluded: str | None = None
+
+
+def etag(version: int) -> str:
+    """The weak entity tag of a version: ``W/"3"``."""
+    return f'W/"{version}"'
+
+
+class Service:
+    """Operations on one resource type; ``base_url`` is the SCIM base (Tenant URL) for locations."""
+
+    def __init__(self, rt: ResourceType, base_url: str, max_results: int, default_count: int):
+        self.rt = rt
+        self.m = mapping_for(rt)
+        self.model = self.m.model
+        self.base_url = base_url
+        self.max_results = max_results
+        self.default_count = default_count
+        self.is_group = rt.name == "Group"
+
+    # ------------------------------------------------------------------ helpers
+    def location(self, rid: str) -> str:
+        """Absolute URL of a resource."""
+        return f"{self.base_url}{self.rt.endpoint}/{rid}"
+
+    def _columns(self, data: dict) -> dict:
+        display = data.get("displayName")
+        cols = {
+            "external_id": data.get("externalId"),
+            "display_name": display,
+            "display_name_key": fold(display) if isinstance(display, str) else None,
+        }
+        if not self.is_group:
+            cols.update(user_name=data["userName"], user_name_key=fold(data["userName"]), active=data.get("active"))
+        return cols
+
+    def _load(self, rid: str, for_update: bool = False):
+        q = select(self.model).where(self.model.id == rid)
+        if for_update:
+            q = q.with_for_update()
+        row = db.session.scalar(q)
+        if row is None:
+            raise not_found(f"{self.rt.name} {rid!r} not found")
+        return row
+
+    def _write_index(self, rid: str, old: dict, new: dict) -> None:
+        """Bring the filter-index rows from ``old`` to ``new`` data, touching only rows that differ."""
+        V = self.m.values
+        before = index_rows(self.rt, old, self.m.skip) if old else {}
+        after = index_rows(self.rt, new, self.m.skip)
+        gone = [k for k, v in before.items() if after.get(k) != v]
+        fresh = [k for k, v in after.items() if before.get(k) != v]
+        for attr, idx, sub in gone:
+            db.session.execute(delete(V).where(V.resource_id == rid, V.attr == attr, V.idx == idx, V.sub == sub))
+        if fresh:
+            db.session.execute(insert(V), [
+                {"resource_id": rid, "attr": a, "idx": i, "sub": s, "key": after[(a, i, s)][0],
+                 "num": after[(a, i, s)][1]} for a, i, s in fresh])
+
+    def _commit(self, what: str) -> None:
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            raise ScimError(409, f"{what} is already taken by another {self.rt.name}", "uniqueness") from None
+
+    def _unique_label(self, data: dict) -> str:
+        return f"userName {data.get('userName')!r}" if not self.is_group else "that value"
+
+    def _meta(self, row) -> dict:
+        return {"resourceType": self.rt.name, "created": format_datetime(row.created_at),
+                "lastModified": format_datetime(row.updated_at), "location": self.location(row.id),
+                "version": etag(row.version)}
+
+    def represent(self, rows: list, projection: Projection) -> list[dict]:
+        """Representations of rows, computed attributes fetched for the whole page at once."""
+        extra: dict[str, list[dict]] = {}
+        if self.is_group and projection.includes(self.rt.core.attr("members")):
+            extra = member_rows.members_of([r.id for r in rows], self.base_url)
+            name = "members"
+        elif not self.is_group and projection.includes(self.rt.core.attr("groups")):
+            extra = member_rows.groups_of([r.id for r in rows], self.base_url)
+            name = "groups"
+        out = []
+        for row in rows:
+            computed = {name: extra[row.id]} if extra.get(row.id) else None
+            out.append(projection.apply(render(self.rt, row.data, row.id, self._meta(row), computed)))
+        return out
+
+    # ------------------------------------------------------------------ reads
+    def get(self, rid: str, projection: Projection) -> Result:
+        """One resource (RFC 7644 §3.4.1)."""
+        row = self._load(rid)
+        return Result(self.represent([row], projection)[0], row.version, self.location(rid))
+
+    def list(self, params: ListParams) -> dict:
+        """A ListResponse page (RFC 7644 §3.4.2): filter and sort in SQL, stable order, ``count`` capped."""
+        projection = Projection(self.rt, params.attributes, params.excluded)
+        compiler = Compiler(self.rt, db.session.get_bind().dialect.name)
+        where = []
+        if params.filter is not None and params.filter.strip():
+            try:
+                node = parse_filter(params.filter)
+            except FilterError as exc:
+                raise bad_request(f"invalid filter: {exc}", "invalidFilter") from None
+            where.append(compiler.where(node))
+        order = []
+        if params.sort_by:
+            key = compiler.sort_key(params.sort_by)
+            descending = (params.sort_order or "ascending").lower() == "descending"
+            order.append(key.desc().nulls_last() if descending else key.asc().nulls_last())
+        order += [self.model.created_at, self.model.id]
+        start = max(params.start_index, 1)
+        count = self.default_count if params.count is None else max(min(params.count, self.max_results), 0)
+        rows = []
+        if count:
+            rows = list(db.session.scalars(select(self.model).where(*where).order_by(*order)
+                                           .offset(start - 1).limit(count)))
+        if start == 1 and len(rows) < count:
+            total = len(rows)  # the whole result fits in this page: no COUNT needed
+        else:
+            total = db.session.scalar(select(func.count()).select_from(self.model).where(*where))
+        resources = self.represent(rows, projection)
+        db.session.commit()
+        return {"schemas": [LIST_SCHEMA], "totalResults": total, "itemsPerPage": len(resources),
+                "startIndex": start, "Resources": resources}
+
+    # ------------------------------------------------------------------ writes
+    def create(self, body, token_id: int | None) -> Result:
+        """POST (RFC 7644 §3.3): 201 with the new resource."""
+        data = clean_resource(self.rt, body)
+        items = (data.pop("members", None) or []) if self.is_group else []
+        now = utcnow()
+        rid = str(uuid.uuid4())
+        row = self.model(id=rid, created_at=now, updated_at=now, version=1, data=data,
+                         created_by_token_id=token_id, **self._columns(data))
+        db.session.add(row)
+        try:
+            db.session.flush()
+        except IntegrityError:
+            db.session.rollback()
+            raise ScimError(409, f"{self._unique_label(data)} is already taken by another {self.rt.name}",
+                            "uniqueness") from None
+        self._write_index(rid, {}, data)
+        if items:
+            member_rows.add(rid, items)
+        self._commit(self._unique_label(data))
+        return Result(self.represent([row], Projection(self.rt))[0], row.version, self.location(rid))
+
+    def replace(self, rid: str, body, if_match: str | None, projection: Projection) -> Result:
+        """PUT (RFC 7644 §3.5.1): the body replaces every writable attribute; read-only ones are ignored."""
+        row = self._load(rid, for_update=True)
+        self._check_version(row, if_match)
+        data = clean_resource(self.rt, body)
+        changed = data != row.data
+        if self.is_group:
+            items = data.pop("members", None) or []  # RFC 7644 §3.5.1: members not given are removed
+            changed = (data != row.data) | (member_rows.replace(rid, items) > 0)
+        self._save(row, data, changed)
+        return Result(self.represent([row], projection)[0], row.version, self.location(rid))
+
+    def patch(self, rid: str, body, if_match: str | None, projection: Projection | None) -> Result:
+        """PATCH (RFC 7644 §3.5.2), all or nothing. Returns no body when ``projection`` is None."""
+        row = self._load(rid, for_update=True)
+        self._check_version(row, if_match)
+        result = apply_patch(self.rt, row.data, body)
+        changed = result.data != row.data
+        for change in result.member_changes:
+            changed |= self._apply_member_change(rid, change) > 0
+        self._save(row, result.data, changed)
+        body_out = self.represent([row], projection)[0] if projection is not None else None
+        return Result(body_out, row.version, self.location(rid))
+
+    def _apply_member_change(self, rid: str, change) -> int:
+        if change.kind == "add":
+            return member_rows.add(rid, change.items)
+        if change.kind == "replace":
+            return member_rows.replace(rid, change.items)
+        if change.kind == "clear":
+            return member_rows.clear(rid)
+        if change.filter is not None:
+            terms = Compiler(self.rt, db.session.get_bind().dialect.name).member_terms(change.filter)
+            return member_rows.remove_where(rid, terms)
+        return member_rows.remove(rid, [i["value"] for i in change.items])
+
+    def _save(self, row, data: dict, changed: bool) -> None:
+        if changed:
+            old = row.data
+            self._write_index(row.id, old, data)
+            for k, v in self._columns(data).items():
+                setattr(row, k, v)
+            row.data = data
+            row.version += 1
+            row.updated_at = utcnow()
+        self._commit(self._unique_label(data))
+
+    def _check_version(self, row, if_match: str | None) -> None:
+        """RFC 7644 §3.14: If-Match must name the current version (or be ``*``)."""
+        if if_match is None:
+            return
+        tags = [t.strip() for t in if_match.split(",")]
+        current = etag(row.version)
+        if "*" not in tags and current not in tags and current[2:] not in tags:
+            raise ScimError(412, f"the resource has changed: its version is {current}", "invalidVers")
+
+    def delete(self, rid: str, if_match: str | None = None) -> None:
+        """DELETE (RFC 7644 §3.6): the resource and its memberships go; groups that held it get a new version."""
+        row = self._load(rid, for_update=True)
+        self._check_version(row, if_match)
+        db.session.execute(update(ScimGroup).where(ScimGroup.id.in_(member_rows.groups_containing(rid)))
+                           .values(version=ScimGroup.version + 1, updated_at=utcnow()))
+        db.session.execute(delete(ScimGroupMember).where(ScimGroupMember.member_id == rid))
+        db.session.execute(delete(self.model).where(self.model.id == rid))
+        db.session.commit()

@@ -1,0 +1,31 @@
+"""Where this service is reachable: the external base URL and the SCIM Tenant URL built from it."""
+from __future__ import annotations
+
+from flask import current_app, request
+
+SCIM_PREFIX = "/scim/v2"
+
+
+def external_base() -> str:
+    """``EXTERNAL_URL`` when set, else the current request's scheme, host and prefix (proxy headers count only
+    when ``TRUST_PROXY`` is set)."""
+    configured = (current_app.config.get("EXTERNAL_URL") or "").strip().rstrip("/")
+    return configured or request.url_root.rstrip("/")
+
+
+def tenant_url() -> str:
+    """The SCIM base URL to paste into the IdP's Tenant URL field."""
+    return external_base() + SCIM_PREFIX
+
+
+def tenant_url_offline(config) -> str:
+    """The Tenant URL outside a request (server start-up, CLI): ``EXTERNAL_URL`` or the listen address."""
+    configured = (config.get("EXTERNAL_URL") or "").strip().rstrip("/")
+    if configured:
+        return configured + SCIM_PREFIX
+    host = config.get("HOST") or "127.0.0.1"
+    if host in ("0.0.0.0", "::", ""):
+        host = "<this-server's-name>"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{config.get('PORT')}{SCIM_PREFIX}"
