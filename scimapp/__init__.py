@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as settings
 from .database import configure_engine, is_transient
-from .extensions import csrf, db, login_manager
+from .extensions import csrf, db
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,7 +44,6 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     db.init_app(app)
     csrf.init_app(app)
-    login_manager.init_app(app)
 
     from .scim import bp as scim_bp
     from .scim.attributes import Registry

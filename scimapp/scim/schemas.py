@@ -122,6 +122,8 @@ def clean_extension(ext: Schema, value, where: str) -> dict:
         raise bad_request(f"{where} must be an object of {ext.name} attributes", "invalidSyntax")
     out: dict = {}
     for k, v in value.items():
+        if isinstance(k, str) and k.lower() == "schemas":
+            continue  # some clients repeat the schema list inside the extension object
         _put_attr(ext, out, k, v, f"{ext.id}:{k}")
     return out
 

@@ -1,0 +1,174 @@
+"""Shared fixtures: an app on a temporary instance folder, a SCIM client with a real token, and a live server
+started exactly as users start it (``python app.py``) with a token made by the real CLI."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from scimapp import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+SCIM = "/scim/v2"
+SCIM_JSON = "application/scim+json; charset=utf-8"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+@pytest.fixture
+def app(tmp_path):
+    """A fresh app with its own instance folder (SQLite file database, generated secret key)."""
+    app = create_app({"INSTANCE_PATH": tmp_path / "instance", "TESTING": True})
+    yield app
+    from scimapp.extensions import db
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    """Flask test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def token(app):
+    """The secret of a freshly created SCIM token."""
+    from scimapp import tokens
+    with app.app_context():
+        return tokens.create("pytest", "pytest")[1]
+
+
+class ScimClient:
+    """Calls /scim/v2 through the Flask test client with a bearer token and SCIM media type."""
+
+    def __init__(self, client, token: str):
+        self.client = client
+        self.token = token
+
+    def headers(self, extra: dict | None = None) -> dict:
+        h = {"Authorization": f"Bearer {self.token}"}
+        h.update(extra or {})
+        return h
+
+    def request(self, method: str, path: str, body=None, headers: dict | None = None, **kw):
+        h = self.headers(headers)
+        data = None
+        if body is not None:
+            data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+            h.setdefault("Content-Type", SCIM_JSON)
+        return self.client.open(SCIM + path, method=method, data=data, headers=h, **kw)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body, **kw):
+        return self.request("POST", path, body, **kw)
+
+    def put(self, path, body, **kw):
+        return self.request("PUT", path, body, **kw)
+
+    def patch(self, path, operations, **kw):
+        body = operations if isinstance(operations, (dict, str, bytes)) else \
+            {"schemas": [PATCH_OP], "Operations": operations}
+        return self.request("PATCH", path, body, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def create_user(self, user_name: str, **attrs) -> dict:
+        body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": user_name, **attrs}
+        r = self.post("/Users", body)
+        assert r.status_code == 201, r.get_data(as_text=True)
+        return r.get_json()
+
+    def create_group(self, display_name: str, **attrs) -> dict:
+        body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": display_name, **attrs}
+        r = self.post("/Groups", body)
+        assert r.status_code == 201, r.get_data(as_text=True)
+        return r.get_json()
+
+
+@pytest.fixture
+def scim(client, token):
+    """A SCIM client for the test app."""
+    return ScimClient(client, token)
+
+
+# ---------------------------------------------------------------------------- the real server
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli(instance: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``flask --app app …`` as a user would, against ``instance``."""
+    full_env = {**os.environ, "SCIMAPP_INSTANCE_PATH": str(instance), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=60)
+
+
+class LiveServer:
+    """``python app.py`` on a free port with its own instance folder."""
+
+    def __init__(self, instance: Path, env: dict | None = None):
+        self.instance = instance
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.base = self.url + SCIM
+        self.env = {**os.environ, "SCIMAPP_INSTANCE_PATH": str(instance), **(env or {})}
+        self.log_path = instance.parent / f"server-{self.port}.log"
+        self.proc = None
+
+    def start(self) -> "LiveServer":
+        self.instance.mkdir(parents=True, exist_ok=True)
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(self.port)],
+                                     cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not start: {self.log_path.read_text()}")
+
+    def token(self, name: str) -> str:
+        result = cli(self.instance, "token", "create", name, env=self.env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip().splitlines()[-1]
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        if self.proc:
+            self.log.close()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory):
+    """The real server (``python app.py``), one per test module."""
+    server = LiveServer(tmp_path_factory.mktemp("live") / "instance").start()
+    yield server
+    server.stop()

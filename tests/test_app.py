@@ -1,0 +1,131 @@
+"""The application shell: first start, config layers, the health check, and ``python app.py`` itself."""
+from __future__ import annotations
+
+import requests
+from sqlalchemy import text
+
+from scimapp import create_app
+from scimapp.config import from_environment
+from scimapp.extensions import db
+
+from .conftest import LiveServer
+
+
+def test_first_start_creates_instance_secret_and_database(tmp_path):
+    instance = tmp_path / "fresh" / "instance"
+    app = create_app({"INSTANCE_PATH": instance})
+    secret = (instance / "secret_key").read_text().strip()
+    assert len(secret) == 64 and app.config["SECRET_KEY"] == secret
+    assert (instance / "scimapp.db").exists()
+    with app.app_context():
+        assert db.session.execute(text("SELECT count(*) FROM scim_users")).scalar() == 0
+    # A second start keeps the same key (sessions survive restarts).
+    assert create_app({"INSTANCE_PATH": instance}).config["SECRET_KEY"] == secret
+
+
+def test_each_instance_gets_its_own_random_secret(tmp_path):
+    a = create_app({"INSTANCE_PATH": tmp_path / "a"}).config["SECRET_KEY"]
+    b = create_app({"INSTANCE_PATH": tmp_path / "b"}).config["SECRET_KEY"]
+    assert a != b
+
+
+def test_config_layers_defaults_then_instance_file_then_environment_then_test_config(tmp_path, monkeypatch):
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    (instance / "config.py").write_text("SCIM_MAX_RESULTS = 50\nSCIM_DEFAULT_COUNT = 7\nTHREADS = 3\n")
+    monkeypatch.setenv("SCIMAPP_SCIM_DEFAULT_COUNT", "9")
+    monkeypatch.setenv("SCIMAPP_THREADS", "5")
+    app = create_app({"INSTANCE_PATH": instance, "THREADS": 11})
+    assert app.config["SCIM_MAX_RESULTS"] == 50  # instance file over default (1000)
+    assert app.config["SCIM_DEFAULT_COUNT"] == 9  # environment over instance file
+    assert app.config["THREADS"] == 11  # test config over environment
+    assert app.config["PORT"] == 8000  # untouched default
+
+
+def test_environment_values_take_the_type_of_the_default():
+    env = {"SCIMAPP_PORT": "9000", "SCIMAPP_TRUST_PROXY": "true", "SCIMAPP_EXTERNAL_URL": "https://x",
+           "SCIMAPP_INSTANCE_PATH": "/ignored", "OTHER": "1"}
+    assert from_environment(env) == {"PORT": 9000, "TRUST_PROXY": 1, "EXTERNAL_URL": "https://x"}
+
+
+def test_database_url_environment_variable_is_used(tmp_path, monkeypatch):
+    target = tmp_path / "elsewhere.db"
+    monkeypatch.setenv("SCIMAPP_DATABASE_URL", f"sqlite:///{target.as_posix()}")
+    create_app({"INSTANCE_PATH": tmp_path / "instance"})
+    assert target.exists()
+    assert not (tmp_path / "instance" / "scimapp.db").exists()
+
+
+def test_healthz_ok_when_the_database_answers(client):
+    r = client.get("/healthz")
+    assert r.status_code == 200 and r.get_json() == {"status": "ok"}
+
+
+def test_healthz_503_when_the_database_does_not_answer(tmp_path):
+    app = create_app({"INSTANCE_PATH": tmp_path / "instance"})
+    with app.app_context():
+        db.engine.dispose()
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / "instance" / f"scimapp.db{suffix}").unlink(missing_ok=True)
+    (tmp_path / "instance" / "scimapp.db").write_bytes(b"this is not a database" * 100)
+    r = app.test_client().get("/healthz")
+    assert r.status_code == 503 and r.get_json()["status"] == "unavailable"
+
+
+def test_landing_page_shows_the_tenant_url(client):
+    r = client.get("/", base_url="https://scim.example.org")
+    assert r.status_code == 200
+    assert "https://scim.example.org/scim/v2" in r.get_data(as_text=True)
+
+
+def test_external_url_setting_builds_the_tenant_url_and_locations(tmp_path):
+    app = create_app({"INSTANCE_PATH": tmp_path / "instance", "EXTERNAL_URL": "https://id.example.com/"})
+    assert "https://id.example.com/scim/v2" in app.test_client().get("/").get_data(as_text=True)
+
+
+def test_forwarded_headers_ignored_unless_trust_proxy(tmp_path):
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "public.example.com"}
+    plain = create_app({"INSTANCE_PATH": tmp_path / "a"}).test_client().get("/", headers=headers)
+    assert "public.example.com" not in plain.get_data(as_text=True)
+    proxied = create_app({"INSTANCE_PATH": tmp_path / "b", "TRUST_PROXY": 1}).test_client().get("/", headers=headers)
+    assert "https://public.example.com/scim/v2" in proxied.get_data(as_text=True)
+
+
+def test_python_app_py_serves_and_logs_its_url_and_tenant_url(tmp_path):
+    server = LiveServer(tmp_path / "instance").start()
+    try:
+        assert requests.get(server.url + "/healthz", timeout=5).json() == {"status": "ok"}
+        out = server.output()
+        assert f"listening on http://127.0.0.1:{server.port}" in out
+        assert f"Tenant URL: http://127.0.0.1:{server.port}/scim/v2" in out
+        assert (tmp_path / "instance" / "secret_key").exists()
+    finally:
+        server.stop()
+
+
+def test_host_and_port_come_from_the_environment_too(tmp_path):
+    server = LiveServer(tmp_path / "instance")
+    # LiveServer passes --host/--port; here the environment alone must be enough.
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import ROOT, free_port
+    port = free_port()
+    env = {**server.env, "SCIMAPP_HOST": "127.0.0.1", "SCIMAPP_PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("server did not start from SCIMAPP_HOST/SCIMAPP_PORT")
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    assert f"listening on http://127.0.0.1:{port}" in out
