@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     _configure_logging(app)
 
+    app.wsgi_app = _CollapseSlashes(app.wsgi_app)
     if app.config["TRUST_PROXY"]:
         hops = int(app.config["TRUST_PROXY"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops)
@@ -63,6 +65,20 @@ def create_app(test_config: dict | None = None) -> Flask:
         from . import models  # noqa: F401  (tables must be known before create_all)
         db.create_all()
     return app
+
+
+class _CollapseSlashes:
+    """Serve ``/scim/v2//Users`` as ``/scim/v2/Users``: a Tenant URL pasted with a trailing slash makes clients
+    that append ``/Users`` send a double slash, and a redirect would not do (clients do not follow it on PATCH)."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if "//" in path:
+            environ["PATH_INFO"] = re.sub("/{2,}", "/", path)
+        return self.wsgi_app(environ, start_response)
 
 
 def _instance_secret(path: Path) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Union
 
 MAX_LENGTH = 10_000
@@ -34,6 +35,19 @@ _PUNCT = "()[]"
 
 class FilterError(ValueError):
     """The text is not a valid filter or path; the message says where and why."""
+
+
+class Number(Decimal):
+    """An unquoted number in a filter. It compares as a number and remembers how it was written, so that
+    ``externalId eq 1.50`` compared with a string attribute means the text "1.50"."""
+
+    def __new__(cls, text: str):
+        obj = super().__new__(cls, text)
+        obj.text = text
+        return obj
+
+    def __repr__(self) -> str:
+        return f"Number({self.text!r})"
 
 
 @dataclass(frozen=True)
@@ -142,7 +156,8 @@ def _tokenize(text: str) -> list[_Tok]:
             raw = text[i:j + 1]
             try:
                 value = json.loads(raw)
-            except ValueError:
+                value.encode("utf-8")
+            except ValueError:  # includes UnicodeEncodeError: a lone surrogate such as \ud800 is not text
                 raise FilterError(f"invalid escape in string at position {i + 1}") from None
             toks.append(_Tok("str", raw, i, value))
             i = j + 1
@@ -292,7 +307,7 @@ class _Parser:
         if low == "null":
             return None
         if NUMBER.match(tok.text):
-            return json.loads(tok.text)
+            return Number(tok.text)
         return tok.text  # unquoted string: see module docstring
 
 
@@ -342,8 +357,18 @@ def parse_attr_list(text: str) -> list[PatchPath]:
     depth = 0
     start = 0
     parts = []
+    quoted = escaped = False
     for i, c in enumerate(text):  # split on commas outside brackets and quotes
-        if c == "[":
+        if quoted:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                quoted = False
+        elif c == '"':
+            quoted = True
+        elif c == "[":
             depth += 1
         elif c == "]":
             depth -= 1

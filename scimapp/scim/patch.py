@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from .attributes import Attribute, ResourceType
 from .errors import ScimError, bad_request
 from .filter import And, Compare, FilterError, Node, Not, Or, PatchPath, Present, parse_path
-from .paths import PathError, Resolved, element_matches, resolve, resolve_relative
+from .paths import PathError, Resolved, check_value_filter, element_matches, resolve, resolve_relative
 from .schemas import check_primary, check_required, clean_element, clean_extension, clean_value
 
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -164,16 +164,18 @@ class _Patcher:
 
     # ---------------------------------------------------------------- targets
     def whole_extension(self, kind: str, r: Resolved, value) -> None:
+        """Path = an extension URN: each attribute in the value is added or replaced like a path of its own;
+        attributes not named are left unchanged (RFC 7644 §3.5.2.1, §3.5.2.3)."""
         if kind == "remove":
             self.data.pop(r.schema.id, None)
             return
         cleaned = clean_extension(r.schema, value, r.schema.id)
-        block = self.data.get(r.schema.id, {}) if kind == "add" else {}
+        block = dict(self.data.get(r.schema.id) or {})
         for name, v in cleaned.items():
             attr = r.schema.attr(name)
             if attr.multi_valued and kind == "add":
                 self._add_items(attr, block, v)
-            elif attr.is_complex and not attr.multi_valued and kind == "add" and isinstance(block.get(name), dict):
+            elif attr.is_complex and not attr.multi_valued and isinstance(block.get(name), dict):
                 block[name] = {**block[name], **v}
             else:
                 block[name] = v
@@ -214,7 +216,7 @@ class _Patcher:
                 self._store(attr, container, [e for e in elements if e])
                 return
             cleaned = clean_value(sub, value, where)
-            if not elements and kind == "add" and cleaned is not None:
+            if not elements and cleaned is not None:  # replace of a missing target acts as add (§3.5.2.3)
                 elements = [{}]
             for e in elements:
                 self._set_sub(e, sub, cleaned)
@@ -238,12 +240,16 @@ class _Patcher:
     def filtered(self, kind: str, attr: Attribute, sub: Attribute | None, flt: Node, container: dict,
                  value, has_value: bool) -> None:
         """``attr[filter]`` and ``attr[filter].sub`` (RFC 7644 §3.5.2, value selection filters)."""
-        current = container.get(attr.name)
-        elements = list(current) if attr.multi_valued else ([current] if current is not None else [])
         try:
-            hits = [e for e in elements if element_matches(attr, flt, e)]
+            check_value_filter(attr, flt)
         except PathError as exc:
             raise bad_request(f"invalid filter in path: {exc}", "invalidPath") from None
+        current = container.get(attr.name)
+        if attr.multi_valued:
+            elements = list(current or [])
+        else:  # a single complex value (Entra: manager[value eq "…"]) is a list of at most one
+            elements = [current] if isinstance(current, dict) else []
+        hits = [e for e in elements if element_matches(attr, flt, e)]
         where = f"{attr.name}[…]" + (f".{sub.name}" if sub else "")
         if kind == "remove":
             if sub is None:
@@ -251,11 +257,12 @@ class _Patcher:
             else:
                 for h in hits:
                     h.pop(sub.name, None)
-                elements = [e for e in elements if e]
-            return self._store(attr, container, elements)
+            return self._put_back(attr, container, [e for e in elements if e])
         if not hits:
             if kind == "replace":
                 raise bad_request(f"{where}: no value matches the filter", "noTarget")
+            if elements and not attr.multi_valued:
+                raise bad_request(f"{where}: {attr.name} has a value that does not match the filter", "noTarget")
             new = self._element_from_filter(attr, flt, where)  # Entra: add through a filter creates the entry
             elements.append(new)
             hits = [new]
@@ -271,11 +278,18 @@ class _Patcher:
                 if kind == "replace":
                     h.clear()
                 h.update(cleaned)
-        if not attr.multi_valued:
-            container[attr.name] = hits[0]
-            return
-        self._settle_primary(attr, elements, hits)
-        self._store(attr, container, [e for e in elements if e])
+        if attr.multi_valued:
+            self._settle_primary(attr, elements, hits)
+        self._put_back(attr, container, [e for e in elements if e])
+
+    def _put_back(self, attr: Attribute, container: dict, elements: list) -> None:
+        """Store elements again: a list for multi-valued attributes, the single dict (or nothing) otherwise."""
+        if attr.multi_valued:
+            self._store(attr, container, elements)
+        elif elements:
+            container[attr.name] = elements[0]
+        else:
+            container.pop(attr.name, None)
 
     def member_op(self, kind: str, pp: PatchPath, sub: Attribute | None, value, has_value: bool) -> None:
         if sub is not None:
@@ -289,7 +303,8 @@ class _Patcher:
             _check_member_filter(attr, pp.filter)
             self.members.append(MemberChange("remove", filter=pp.filter))
             return
-        items = (clean_value(attr, value, "members") or []) if has_value else []
+        listed = has_value and value is not None  # Entra's remove-by-value; an empty list removes nobody
+        items = (clean_value(attr, value, "members") or []) if listed else []
         for item in items:
             if not isinstance(item.get("value"), str) or not item["value"]:
                 raise bad_request("every member needs a value (the member's id)", "invalidValue")
@@ -297,7 +312,7 @@ class _Patcher:
             self.members.append(MemberChange("add", items))
         elif kind == "replace":
             self.members.append(MemberChange("replace", items))
-        elif items:  # Entra without the flag: remove only the listed members
+        elif listed:  # Entra without the flag: remove only the listed members
             self.members.append(MemberChange("remove", items))
         else:
             self.members.append(MemberChange("clear"))

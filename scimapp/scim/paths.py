@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 
 from .attributes import Attribute, ResourceType, Schema
-from .filter import And, AttrPath, Compare, Node, Not, Or, Present, ValuePath
+from .filter import And, AttrPath, Compare, Node, Not, Number, Or, Present, ValuePath
 from .values import ValueProblem, compare_key, fold, parse_datetime, datetime_key
 
 
@@ -86,6 +86,29 @@ def sub_attribute(attr: Attribute, name: str) -> Attribute:
     return sub
 
 
+def implied_value(attr: Attribute, sub: Attribute | None) -> Attribute | None:
+    """The sub-attribute a comparison on a complex attribute means: ``emails co x`` compares emails.value
+    (RFC 7644 §3.4.2.2), and so does ``manager eq x`` (Entra's old pre-update check)."""
+    if sub is None and attr.is_complex:
+        return attr.sub("value")
+    return sub
+
+
+def check_value_filter(parent: Attribute, node: Node) -> None:
+    """Resolve every path inside a value filter now, so a bad name fails even when nothing is there to match."""
+    if isinstance(node, (And, Or)):
+        check_value_filter(parent, node.left)
+        check_value_filter(parent, node.right)
+    elif isinstance(node, Not):
+        check_value_filter(parent, node.expr)
+    elif isinstance(node, ValuePath):
+        raise PathError("value filters cannot be nested")
+    else:
+        sub = resolve_relative(parent, node.path)
+        if isinstance(node, Compare):
+            condition(sub, node.op, node.value)
+
+
 def resolve_relative(parent: Attribute, path: AttrPath) -> Attribute:
     """Resolve a path inside a value filter (``emails[type eq "work"]``): it names a sub-attribute of ``parent``."""
     if path.sub is not None or (path.uri and path.uri.lower() != parent.schema.lower()):
@@ -140,6 +163,12 @@ class Condition:
         raise AssertionError(op)
 
 
+def check_filterable(attr: Attribute) -> None:
+    """Write-only and never-returned attributes (the password) cannot be filtered on, not even with ``pr``."""
+    if attr.mutability == "writeOnly" or attr.returned == "never":
+        raise PathError(f"{attr.name} cannot be used in a filter")
+
+
 def condition(attr: Attribute, op: str, literal) -> Condition:
     """Check ``attr op literal`` against RFC 7644 §3.4.2.2's typing rules and normalise the literal.
 
@@ -150,8 +179,7 @@ def condition(attr: Attribute, op: str, literal) -> Condition:
     base_op = "eq" if op == "ne" else op
     if attr.is_complex:
         raise PathError(f"{attr.name} is complex: compare one of its sub-attributes")
-    if attr.mutability == "writeOnly" or attr.returned == "never":
-        raise PathError(f"{attr.name} cannot be used in a filter")
+    check_filterable(attr)
     if literal is None:
         if op not in ("eq", "ne"):
             raise PathError(f"null can only be compared with eq or ne (got {op})")
@@ -178,8 +206,10 @@ def condition(attr: Attribute, op: str, literal) -> Condition:
         return Condition(attr, base_op, number)
     if isinstance(literal, bool):
         raise PathError(f"{attr.name} is a {t}: compare it with a string, not {json.dumps(literal)}")
-    if isinstance(literal, (int, float)):
-        literal = json.dumps(literal)  # an unquoted number compared with a string attribute means its text
+    if isinstance(literal, Number):
+        literal = literal.text  # an unquoted number compared with a string attribute means its text
+    elif isinstance(literal, (int, float)):
+        literal = json.dumps(literal)
     if t == "dateTime":
         if op in SUBSTRING:
             raise PathError(f"{attr.name} is a dateTime: {op} does not apply")
@@ -254,15 +284,15 @@ def evaluate(rt: ResourceType, node: Node, resource: dict) -> bool:
     r = resolve(rt, node.path)
     if r.attr is None:
         raise PathError(f"{r} is a schema, not an attribute")
+    check_filterable(r.target)
     top = stored(resource, r)
     elements = [] if top is None else (top if isinstance(top, list) else [top])
     if isinstance(node, ValuePath):
         if r.sub is not None:
             raise PathError(f"a value filter applies to an attribute, not to {r}")
+        check_value_filter(r.attr, node.filter)
         return any(element_matches(r.attr, node.filter, e) for e in elements)
-    target = r.sub
-    if target is None and r.attr.is_complex and r.attr.multi_valued and not isinstance(node, Present):
-        target = sub_attribute(r.attr, "value")  # RFC 7644 §3.4.2.2: "emails co x" compares emails.value
+    target = r.sub if isinstance(node, Present) else implied_value(r.attr, r.sub)
     if target is not None:
         values = [e.get(target.name) for e in elements if isinstance(e, dict)]
     else:

@@ -19,7 +19,8 @@ from ..models import ScimGroup, ScimGroupMember, ScimGroupValue, ScimUser, ScimU
 from .attributes import Attribute, ResourceType
 from .errors import bad_request
 from .filter import And, Compare, Node, Not, Or, Present, ValuePath
-from .paths import Condition, PathError, Resolved, condition, resolve, resolve_relative, sub_attribute
+from .paths import (Condition, PathError, Resolved, check_filterable, check_value_filter, condition, implied_value, resolve,
+                    resolve_relative, sub_attribute)
 from .schemas import attr_key
 from .values import parse_datetime
 
@@ -88,18 +89,25 @@ class Compiler:
         r = resolve(self.rt, node.path)
         if r.attr is None:
             raise PathError(f"{r} is a schema, not an attribute")
+        check_filterable(r.target)
         if isinstance(node, ValuePath):
             return self._value_path(r, node.filter)
         return self._leaf(r, node)
 
     def _leaf(self, r: Resolved, node: Compare | Present):
         attr, sub = r.attr, r.sub
-        if self.rt.name == "Group" and attr.name == "members":
-            return self._member_rows(attr, node if sub is None else _relative(node, sub))
-        if self.rt.name == "User" and attr.name == "groups":
-            return self._group_rows(attr, node if sub is None else _relative(node, sub))
-        if sub is None and attr.is_complex and attr.multi_valued and isinstance(node, Compare):
-            sub = sub_attribute(attr, "value")  # RFC 7644 §3.4.2.2: "emails co x" compares emails.value
+        rows = {("Group", "members"): self._member_rows, ("User", "groups"): self._group_rows}.get(
+            (self.rt.name, attr.name))
+        if rows is not None:
+            node = node if sub is None else _relative(node, sub)
+            if isinstance(node, Compare) and (node.op == "ne" or node.value is None):
+                # "no value equals" / "no value present" at the resource level: NOT IN (the rows that do)
+                positive = Present(node.path) if node.value is None else Compare(node.path, "eq", node.value)
+                hit = rows(attr, positive)
+                return hit if node.op == "ne" and node.value is None else not_(hit)
+            return rows(attr, node)
+        if isinstance(node, Compare):
+            sub = implied_value(attr, sub)
         name = attr.name.lower() + (f".{sub.name.lower()}" if sub else "")
         if not r.extension and name in self.m.columns:
             return self._column(self.m.columns[name], sub or attr, node)
@@ -122,9 +130,9 @@ class Compiler:
             clause = self._compare(col, cond, parse_datetime(cond.key).replace(tzinfo=None))
         else:
             clause = self._compare(col, cond, cond.key)
-        if node.op == "ne":
-            return not_(and_(col.isnot(None), clause))  # an absent value is "not equal" too
-        return clause
+        # Never NULL, so that NOT (…) keeps two-valued logic: an absent value is "not equal" and matches not(…).
+        clause = and_(col.isnot(None), clause)
+        return not_(clause) if node.op == "ne" else clause
 
     def _compare(self, col, cond: Condition, key):
         op = cond.op
@@ -186,6 +194,7 @@ class Compiler:
             return self._group_rows(attr, flt)
         if not attr.is_complex and not attr.multi_valued:
             raise PathError(f"{attr.name} is a single value: filter it directly")
+        check_value_filter(attr, flt)
         V = self.m.values
         akey = attr_key(r.schema, attr, self.rt)
         anchor = aliased(V)

@@ -6,6 +6,7 @@ slash is accepted (``/Users/?filter=…``). Unknown query parameters are ignored
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from flask import current_app, g, request
@@ -15,9 +16,10 @@ from ..urls import tenant_url
 from . import bp, discovery
 from .errors import MEDIA_TYPE, ScimError, bad_request, not_found, render as render_error
 from .schemas import Projection
-from .service import ListParams, Service, etag
+from .service import ListParams, Service, etag, etag_matches
 
 DISCOVERY = {"serviceproviderconfig", "resourcetypes", "schemas"}
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -41,12 +43,13 @@ def arg(name: str) -> str | None:
 
 
 def int_arg(name: str, default: int | None) -> int | None:
-    """An integer query parameter (RFC 7644 §3.4.2.4); 400 invalidValue when it is not one."""
+    """An integer query parameter (RFC 7644 §3.4.2.4); 400 invalidValue when it is not one. Values beyond any
+    real table size are clamped (a database OFFSET is a 64-bit integer)."""
     raw = arg(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        return int(raw.strip())
+        return max(min(int(raw.strip()), 2**53), -(2**53))
     except ValueError:
         raise bad_request(f"{name} must be an integer, got {raw!r}") from None
 
@@ -57,9 +60,14 @@ def json_body():
     if not raw.strip():
         raise bad_request("the request needs a JSON body", "invalidSyntax")
     try:
-        return json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        body = json.loads(raw.decode("utf-8-sig"))
+        if b"\\u" in raw.lower() and re.search(rb"\\u[dD][89a-fA-F]", raw):
+            json.dumps(body, ensure_ascii=False).encode("utf-8")  # lone surrogates (\ud800) are not text
+        return body
+    except (UnicodeError, ValueError) as exc:
         raise bad_request(f"the body is not valid JSON: {exc}", "invalidSyntax") from None
+    except RecursionError:
+        raise bad_request("the body is nested too deeply", "invalidSyntax") from None
 
 
 def service_for(segment: str) -> Service:
@@ -95,19 +103,33 @@ def one(result, status: int = 200):
 
 
 def method_not_allowed(allowed: str) -> ScimError:
+    """405 with the Allow header (RFC 9110 §15.5.6)."""
     return ScimError(405, f"{request.method} is not supported here (allowed: {allowed})",
                      headers={"Allow": allowed})
 
 
+def reading() -> bool:
+    """GET, or HEAD (answered like GET; the server drops the body)."""
+    return request.method in ("GET", "HEAD")
+
+
+def options(allowed: str):
+    """OPTIONS: what the endpoint allows, as an empty SCIM response."""
+    return scim_json(None, 204, {"Allow": allowed})
+
+
 # ---------------------------------------------------------------------------- routes
 
-@bp.route("/<segment>/", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], strict_slashes=False)
+@bp.route("/<segment>", methods=METHODS, provide_automatic_options=False)
+@bp.route("/<segment>/", methods=METHODS, provide_automatic_options=False)
 def collection(segment: str):
     """/Users, /Groups (list, create) and the discovery endpoints."""
     low = segment.lower()
     if low in DISCOVERY:
-        if request.method != "GET":
-            raise method_not_allowed("GET")
+        if request.method == "OPTIONS":
+            return options("GET, HEAD, OPTIONS")
+        if not reading():
+            raise method_not_allowed("GET, HEAD, OPTIONS")
         registry, base, cfg = current_app.extensions["scim_registry"], tenant_url(), current_app.config
         if low == "serviceproviderconfig":
             return scim_json(discovery.service_provider_config(base, cfg["SCIM_MAX_RESULTS"]))
@@ -118,30 +140,33 @@ def collection(segment: str):
     if low == "bulk":
         raise ScimError(501, "bulk operations are not supported (see /ServiceProviderConfig)")
     service = service_for(segment)
-    if request.method == "GET":
+    if reading():
         return scim_json(service.list(list_params()))
     if request.method == "POST":
         return one(service.create(json_body(), g.scim_token_id), 201)
-    raise method_not_allowed("GET, POST")
+    if request.method == "OPTIONS":
+        return options("GET, HEAD, POST, OPTIONS")
+    raise method_not_allowed("GET, HEAD, POST, OPTIONS")
 
 
-@bp.route("/<segment>/<path:rid>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], strict_slashes=False)
+@bp.route("/<segment>/<path:rid>", methods=METHODS, provide_automatic_options=False)
 def resource(segment: str, rid: str):
     """/Users/{id}, /Groups/{id}, /ResourceTypes/{name}, /Schemas/{urn}."""
     low = segment.lower()
+    rid = rid.rstrip("/")
     if low in ("resourcetypes", "schemas"):
-        if request.method != "GET":
-            raise method_not_allowed("GET")
+        if request.method == "OPTIONS":
+            return options("GET, HEAD, OPTIONS")
+        if not reading():
+            raise method_not_allowed("GET, HEAD, OPTIONS")
         registry, base = current_app.extensions["scim_registry"], tenant_url()
         return scim_json(discovery.resource_type(registry, base, rid) if low == "resourcetypes"
                          else discovery.schema(registry, base, rid))
     service = service_for(segment)
-    rid = rid.rstrip("/")
     if_match = request.headers.get("If-Match")
-    if request.method == "GET":
+    if reading():
         result = service.get(rid, projection(service))
-        if_none = request.headers.get("If-None-Match")
-        if if_none and etag(result.version) in [t.strip() for t in if_none.split(",")]:
+        if etag_matches(request.headers.get("If-None-Match"), result.version):
             return scim_json(None, 304, {"ETag": etag(result.version)})
         return one(result)
     if request.method == "PUT":
@@ -155,7 +180,9 @@ def resource(segment: str, rid: str):
     if request.method == "DELETE":
         service.delete(rid, if_match)
         return scim_json(None, 204)
-    raise method_not_allowed("GET, PUT, PATCH, DELETE")
+    if request.method == "OPTIONS":
+        return options("GET, HEAD, PUT, PATCH, DELETE, OPTIONS")
+    raise method_not_allowed("GET, HEAD, PUT, PATCH, DELETE, OPTIONS")
 
 
 # ---------------------------------------------------------------------------- errors and logging
@@ -181,4 +208,5 @@ def http_error_as_scim(exc: HTTPException) -> ScimError:
     scim_type = "tooLarge" if exc.code == 413 else ("invalidSyntax" if exc.code == 400 else None)
     detail = {404: "no such SCIM endpoint", 405: f"{request.method} is not supported here",
               413: f"the request body is larger than {current_app.config['MAX_CONTENT_LENGTH']} bytes"}
-    return ScimError(exc.code or 500, detail.get(exc.code, exc.description or exc.name), scim_type)
+    headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
+    return ScimError(exc.code or 500, detail.get(exc.code, exc.description or exc.name), scim_type, headers)

@@ -52,6 +52,19 @@ def etag(version: int) -> str:
     return f'W/"{version}"'
 
 
+def etag_matches(header: str | None, version: int) -> bool:
+    """Does an If-Match/If-None-Match header name this version? ``*`` matches any; tags compare weakly
+    (RFC 7232 §2.3.2: ``W/"3"`` and ``"3"`` are the same version)."""
+    if not header:
+        return False
+    current = f'"{version}"'
+    for tag in header.split(","):
+        tag = tag.strip()
+        if tag == "*" or (tag[2:] if tag.startswith("W/") else tag) == current:
+            return True
+    return False
+
+
 class Service:
     """Operations on one resource type; ``base_url`` is the SCIM base (Tenant URL) for locations."""
 
@@ -71,10 +84,10 @@ class Service:
 
     def _columns(self, data: dict) -> dict:
         display = data.get("displayName")
-        cols = {
-            "external_id": data.get("externalId"),
+        cols = {  # an empty string is "no value" for filters (RFC 7644 §3.4.2.2 pr), as in the values table
+            "external_id": data.get("externalId") or None,
             "display_name": display,
-            "display_name_key": fold(display) if isinstance(display, str) else None,
+            "display_name_key": fold(display) if display else None,
         }
         if not self.is_group:
             cols.update(user_name=data["userName"], user_name_key=fold(data["userName"]), active=data.get("active"))
@@ -244,10 +257,8 @@ class Service:
         """RFC 7644 §3.14: If-Match must name the current version (or be ``*``)."""
         if if_match is None:
             return
-        tags = [t.strip() for t in if_match.split(",")]
-        current = etag(row.version)
-        if "*" not in tags and current not in tags and current[2:] not in tags:
-            raise ScimError(412, f"the resource has changed: its version is {current}", "invalidVers")
+        if not etag_matches(if_match, row.version):
+            raise ScimError(412, f"the resource has changed: its version is {etag(row.version)}", "invalidVers")
 
     def delete(self, rid: str, if_match: str | None = None) -> None:
         """DELETE (RFC 7644 §3.6): the resource and its memberships go; groups that held it get a new version."""

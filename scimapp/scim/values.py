@@ -89,7 +89,10 @@ def coerce_scalar(attr: Attribute, value, where: str):
     if t == "dateTime":
         if not isinstance(value, str):
             raise ValueProblem(f"{where} must be a dateTime string, got {type(value).__name__}")
-        parse_datetime(value)
+        try:
+            parse_datetime(value)
+        except ValueProblem as exc:
+            raise ValueProblem(f"{where}: {exc}") from None
         return value
     if t == "integer":
         if isinstance(value, bool) or not isinstance(value, (int, str)):
