@@ -471,3 +471,13 @@ def test_deeply_nested_json_is_400(scim, depth):
     raw = "[" * depth + "]" * depth
     assert len(raw) < 1_048_576
     assert_error(scim.post("/Users", raw), 400, "invalidSyntax")
+
+
+def test_double_slash_after_the_tenant_url_is_served(scim):
+    """A Tenant URL pasted with a trailing slash makes clients send /scim/v2//Users: serve it, never redirect."""
+    user = scim.create_user("slashes@example.org")
+    r = scim.client.get("/scim/v2//Users//" + user["id"], headers=scim.headers())
+    assert r.status_code == 200 and r.get_json()["id"] == user["id"]
+    r = scim.client.open("/scim/v2//Users", method="POST", headers={**scim.headers(),
+                         "Content-Type": "application/scim+json"}, data='{"userName": "second@example.org"}')
+    assert r.status_code == 201
