@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from scimapp import create_app
 
-app = create_app()
+try:
+    app = create_app()
+except ValueError as exc:  # a bad setting: say which, without a traceback
+    sys.exit(f"scimapp: configuration error: {exc}")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Serve the app with waitress on the configured (or given) host and port."""
-    from waitress import serve
+    from waitress.server import create_server
 
     from scimapp.urls import tenant_url_offline
 
@@ -23,9 +27,17 @@ def main(argv: list[str] | None = None) -> None:
     app.config.update(HOST=args.host, PORT=args.port)
     log = logging.getLogger("scimapp")
     shown_host = f"[{args.host}]" if ":" in args.host else args.host
+    proxies = int(app.config["TRUST_PROXY"])
+    try:
+        # Waitress drops X-Forwarded-* headers unless told otherwise; with TRUST_PROXY the app's ProxyFix reads
+        # exactly that many hops of them, so waitress must pass them through.
+        server = create_server(app, host=args.host, port=args.port, threads=int(app.config["THREADS"]),
+                               ident="scimapp", clear_untrusted_proxy_headers=not proxies)
+    except OSError as exc:
+        sys.exit(f"scimapp: cannot listen on {shown_host}:{args.port}: {exc.strerror or exc}")
     log.info("scimapp listening on http://%s:%s", shown_host, args.port)
     log.info("Tenant URL: %s", tenant_url_offline(app.config))
-    serve(app, host=args.host, port=args.port, threads=int(app.config["THREADS"]), ident="scimapp")
+    server.run()
 
 
 if __name__ == "__main__":

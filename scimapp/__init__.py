@@ -32,6 +32,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(settings.from_environment())
     app.config.update(test_config)
 
+    _check_settings(app.config)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(instance / "secret_key")
     app.config["SQLALCHEMY_DATABASE_URI"] = (app.config["DATABASE_URL"]
@@ -48,10 +49,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
 
     from .scim import bp as scim_bp
-    from .scim.attributes import Registry
+    from .scim.attributes import Registry, extensions_from_config
     from .main import bp as main_bp
 
-    app.extensions["scim_registry"] = Registry()
+    app.extensions["scim_registry"] = Registry(*extensions_from_config(app.config["SCIM_EXTENSIONS"]))
     app.register_blueprint(scim_bp)
     csrf.exempt(scim_bp)  # bearer tokens only: no cookies, so no cross-site request forgery to defend against
     app.register_blueprint(main_bp)
@@ -65,6 +66,23 @@ def create_app(test_config: dict | None = None) -> Flask:
         from . import models  # noqa: F401  (tables must be known before create_all)
         db.create_all()
     return app
+
+
+def _check_settings(config) -> None:
+    """Refuse settings that would silently misbehave; ValueError says which and why."""
+    url = (config.get("EXTERNAL_URL") or "").strip()
+    if url and not re.match(r"^https?://[^/\s]+(/\S*)?$", url):
+        raise ValueError(f"EXTERNAL_URL must be a full URL such as https://scim.example.org, got {url!r}")
+    for key in ("PORT", "THREADS", "MAX_CONTENT_LENGTH", "SCIM_MAX_RESULTS", "SCIM_DEFAULT_COUNT",
+                "SCIM_BULK_MAX_OPERATIONS", "SCIM_BULK_MAX_PAYLOAD"):
+        value = config.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{key} must be a positive whole number, got {value!r}")
+    proxies = config.get("TRUST_PROXY")
+    if isinstance(proxies, bool) or not isinstance(proxies, int) or proxies < 0:
+        raise ValueError(f"TRUST_PROXY must be the number of trusted proxies (0 for none), got {proxies!r}")
+    if config["SCIM_DEFAULT_COUNT"] > config["SCIM_MAX_RESULTS"]:
+        raise ValueError("SCIM_DEFAULT_COUNT cannot be larger than SCIM_MAX_RESULTS")
 
 
 class _CollapseSlashes:

@@ -27,8 +27,15 @@ DEFAULTS: dict[str, object] = {
     "MAX_CONTENT_LENGTH": 1_048_576,
     # Most resources one list response returns (ServiceProviderConfig filter.maxResults); larger counts are capped.
     "SCIM_MAX_RESULTS": 1000,
+    # Bulk requests (POST /Bulk): most operations per request and largest body in bytes; more is 413.
+    "SCIM_BULK_MAX_OPERATIONS": 1000,
+    "SCIM_BULK_MAX_PAYLOAD": 4_194_304,
     # Page size when a client asks for a list without ``count``.
     "SCIM_DEFAULT_COUNT": 100,
+    # Custom schema extensions (e.g. Entra's urn:ietf:params:scim:schemas:extension:<Name>:2.0:User): a list of
+    # schema definitions in /Schemas form, each with "resourceType": "User" or "Group" — in instance/config.py as
+    # a Python list, or in the environment as JSON text or the path of a JSON file. See the README.
+    "SCIM_EXTENSIONS": "",
     # How long (milliseconds) a SQLite writer waits for another to finish before answering 503.
     "SQLITE_BUSY_TIMEOUT_MS": 10_000,
     # A token's "last used" time is written at most this often (seconds), so reads do not become writes.

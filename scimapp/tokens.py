@@ -46,6 +46,8 @@ def create(name: str, created_by: str, expires_days: int | None = None) -> tuple
     name = (name or "").strip()
     if not name or len(name) > NAME_MAX:
         raise TokenError(f"the token name must be 1 to {NAME_MAX} characters")
+    if name.isdigit():
+        raise TokenError("the token name cannot be only digits (it would read as a token id)")
     if expires_days is not None and not 1 <= expires_days <= 3650:
         raise TokenError("expiry must be between 1 and 3650 days")
     now = utcnow()

@@ -129,3 +129,51 @@ def test_host_and_port_come_from_the_environment_too(tmp_path):
         proc.terminate()
         out, _ = proc.communicate(timeout=10)
     assert f"listening on http://127.0.0.1:{port}" in out
+
+
+def test_behind_a_proxy_the_tenant_url_and_locations_use_the_forwarded_address(tmp_path):
+    """Waitress drops X-Forwarded-* by default; with TRUST_PROXY they must reach the app (and only then)."""
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "scim.example.org", "X-Forwarded-For": "203.0.113.9"}
+    for trust, expected in (("1", "https://scim.example.org/scim/v2/Users/"), ("0", None)):
+        server = LiveServer(tmp_path / f"instance{trust}", env={"SCIMAPP_TRUST_PROXY": trust}).start()
+        try:
+            token = server.token("proxy")
+            r = requests.post(server.base + "/Users", json={"userName": "behind@proxy"}, timeout=10,
+                              headers={"Authorization": f"Bearer {token}", **forwarded})
+            location = r.json()["meta"]["location"]
+            if expected:
+                assert location.startswith(expected) and r.headers["Location"] == location
+            else:
+                assert location.startswith(f"http://127.0.0.1:{server.port}/scim/v2/Users/")
+        finally:
+            server.stop()
+
+
+def test_bad_settings_stop_the_server_with_a_one_line_error(tmp_path):
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+    for env, words in (({"SCIMAPP_PORT": "abc"}, "PORT must be a whole number"),
+                       ({"SCIMAPP_EXTERNAL_URL": "scim.example.org"}, "EXTERNAL_URL must be a full URL")):
+        result = subprocess.run([sys.executable, "app.py"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                                env={**__import__("os").environ, "SCIMAPP_INSTANCE_PATH": str(tmp_path), **env})
+        assert result.returncode != 0
+        assert words in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_port_in_use_is_a_clear_error(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, capture_output=True,
+                                text=True, timeout=60,
+                                env={**__import__("os").environ, "SCIMAPP_INSTANCE_PATH": str(tmp_path)})
+    assert result.returncode != 0 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr

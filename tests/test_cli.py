@@ -49,6 +49,8 @@ def test_bad_arguments_are_refused_clearly(tmp_path):
     assert cli(tmp_path, "token", "create", "dup").returncode == 0
     dup = cli(tmp_path, "token", "create", "dup")
     assert dup.returncode == 1 and "already exists" in dup.stderr
+    digits = cli(tmp_path, "token", "create", "3")
+    assert digits.returncode == 1 and "only digits" in digits.stderr  # it would read as an id when revoking
     missing = cli(tmp_path, "token", "revoke", "nobody")
     assert missing.returncode == 1 and "no active token named 'nobody'" in missing.stderr
 

@@ -6,6 +6,7 @@ PURE: no Flask, no database. Every other SCIM module asks this one what an attri
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,12 @@ RESOURCES = Path(__file__).parent / "resources"
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+# OneLogin's SCIM v2 app sends pre-RFC schema URNs; read them as the RFC ones.
+URN_ALIASES = {
+    "urn:scim:schemas:extension:enterprise:2.0": ENTERPRISE_USER.lower(),
+    "urn:scim:schemas:extension:enterprise:2.0:user": ENTERPRISE_USER.lower(),
+}
+CORE_ALIASES = {"urn:scim:schemas:core:2.0", "urn:scim:schemas:core:2.0:user", "urn:scim:schemas:core:2.0:group"}
 
 # RFC 7643 §2.2: the characteristics an attribute has when its definition does not say otherwise.
 DEFAULTS = {
@@ -158,6 +165,36 @@ def build_schema(raw: dict) -> Schema:
     return Schema(id=raw["id"], name=raw["name"], description=raw.get("description", ""), attributes=attrs)
 
 
+def extensions_from_config(value) -> tuple[list[dict], list[dict]]:
+    """Custom extension schemas from the ``SCIM_EXTENSIONS`` setting: a list of schema definitions (or JSON text,
+    or the path of a JSON file holding one), each with ``resourceType`` ``User`` or ``Group``. Returns the User and
+    the Group extensions; ValueError says what is wrong."""
+    if not value:
+        return [], []
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.startswith("["):
+            text = Path(text).read_text(encoding="utf-8")
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"SCIM_EXTENSIONS is not valid JSON: {exc}") from None
+    if not isinstance(value, list):
+        raise ValueError("SCIM_EXTENSIONS must be a list of schema definitions")
+    users, groups = [], []
+    for raw in value:
+        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not isinstance(raw.get("attributes"), list):
+            raise ValueError("each SCIM_EXTENSIONS entry needs an 'id' (its URN) and a list of 'attributes'")
+        target = str(raw.get("resourceType", "User"))
+        if target not in ("User", "Group"):
+            raise ValueError(f"extension {raw['id']}: resourceType must be User or Group, not {target!r}")
+        schema = {k: v for k, v in raw.items() if k != "resourceType"}
+        named = re.search(r":extension:([^:]+):", raw["id"])
+        schema.setdefault("name", named.group(1) if named else raw["id"])
+        (users if target == "User" else groups).append(schema)
+    return users, groups
+
+
 def load_schema(filename: str) -> Schema:
     """Load one of the bundled schema files."""
     return build_schema(json.loads((RESOURCES / filename).read_text(encoding="utf-8")))
@@ -181,12 +218,18 @@ class ResourceType:
         return [self.core, *self.extensions.values()]
 
     def extension(self, urn: str) -> Schema | None:
-        """The extension schema with this URN (any case), or None."""
-        return self.extensions.get(urn.lower())
+        """The extension schema with this URN (any case, old OneLogin URNs included), or None."""
+        low = urn.lower()
+        return self.extensions.get(URN_ALIASES.get(low, low))
+
+    def is_core(self, urn: str) -> bool:
+        """Does this URN name the core schema (any case, old OneLogin URN included)?"""
+        low = urn.lower()
+        return low == self.core.id.lower() or low in CORE_ALIASES
 
     def schema_for(self, urn: str) -> Schema | None:
         """The core or extension schema with this URN (any case), or None."""
-        if urn.lower() == self.core.id.lower():
+        if self.is_core(urn):
             return self.core
         return self.extension(urn)
 
@@ -220,6 +263,11 @@ class Registry:
         user_ext = [load_schema("enterprise_user.json")]
         user_ext += [build_schema(raw) for raw in (extra_user_extensions or [])]
         group_ext = [build_schema(raw) for raw in (extra_group_extensions or [])]
+        taken = {CORE_USER.lower(), CORE_GROUP.lower(), *CORE_ALIASES, *URN_ALIASES}
+        for s in user_ext[1:] + group_ext:
+            if s.id.lower() in taken or not s.id.lower().startswith("urn:"):
+                raise ValueError(f"extension schema id {s.id!r} must be a URN not already used by this server")
+            taken.add(s.id.lower())
         self.user = ResourceType("User", "/Users", "User Account", load_schema("user.json"), common,
                                  {s.id.lower(): s for s in user_ext})
         self.group = ResourceType("Group", "/Groups", "Group", load_schema("group.json"), common,

@@ -11,13 +11,14 @@ SPC_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
 
-def service_provider_config(base_url: str, max_results: int) -> dict:
-    """What the server supports (RFC 7643 §5)."""
+def service_provider_config(base_url: str, config) -> dict:
+    """What the server supports (RFC 7643 §5); every limit here is enforced."""
     return {
         "schemas": [SPC_SCHEMA],
         "patch": {"supported": True},
-        "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
-        "filter": {"supported": True, "maxResults": max_results},
+        "bulk": {"supported": True, "maxOperations": config["SCIM_BULK_MAX_OPERATIONS"],
+                 "maxPayloadSize": config["SCIM_BULK_MAX_PAYLOAD"]},
+        "filter": {"supported": True, "maxResults": config["SCIM_MAX_RESULTS"]},
         "changePassword": {"supported": False},
         "sort": {"supported": True},
         "etag": {"supported": True},

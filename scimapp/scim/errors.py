@@ -42,7 +42,8 @@ def render(err: ScimError):
     """The Flask response for a ScimError: JSON body, SCIM media type, the error's headers."""
     from flask import current_app
 
-    resp = current_app.response_class(json.dumps(err.body()), status=err.status, mimetype=MEDIA_TYPE)
+    resp = current_app.response_class(json.dumps(err.body(), ensure_ascii=False, separators=(",", ":")),
+                                      status=err.status, mimetype=MEDIA_TYPE)
     for k, v in err.headers.items():
         resp.headers[k] = v
     return resp

@@ -13,12 +13,13 @@ from flask import current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from ..urls import tenant_url
-from . import bp, discovery
+from . import bp, bulk, discovery
 from .errors import MEDIA_TYPE, ScimError, bad_request, not_found, render as render_error
 from .schemas import Projection
-from .service import ListParams, Service, etag, etag_matches
+from .service import ListParams, Service, etag, etag_matches, search_all
 
 DISCOVERY = {"serviceproviderconfig", "resourcetypes", "schemas"}
+SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -118,7 +119,55 @@ def options(allowed: str):
     return scim_json(None, 204, {"Allow": allowed})
 
 
+def all_services() -> list[Service]:
+    """A service per resource type, Users first."""
+    registry = current_app.extensions["scim_registry"]
+    return [service_for(rt.endpoint.strip("/")) for rt in registry.resource_types.values()]
+
+
+def search_params(body) -> ListParams:
+    """A SearchRequest body (RFC 7644 §3.4.3) as list parameters."""
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a SearchRequest JSON object", "invalidSyntax")
+    fields = {k.lower(): v for k, v in body.items() if isinstance(k, str)}
+    schemas = fields.get("schemas")
+    if not isinstance(schemas, list) or SEARCH_REQUEST.lower() not in [str(s).lower() for s in schemas]:
+        raise bad_request(f"schemas must contain {SEARCH_REQUEST}", "invalidSyntax")
+
+    def text(name: str) -> str | None:
+        value = fields.get(name.lower())
+        if value is None or isinstance(value, str):
+            return value
+        if name.endswith("ttributes") and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return ",".join(value)
+        raise bad_request(f"{name} must be a string" + (" or a list of strings" if "ttributes" in name else ""),
+                          "invalidSyntax")
+
+    def number(name: str) -> int | None:
+        value = fields.get(name.lower())
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().lstrip("-").isdigit():
+            raise bad_request(f"{name} must be an integer", "invalidValue")
+        return max(min(int(value), 2**53), -(2**53))
+
+    return ListParams(filter=text("filter"), start_index=number("startIndex") or 1, count=number("count"),
+                      sort_by=text("sortBy"), sort_order=text("sortOrder"), attributes=text("attributes"),
+                      excluded=text("excludedAttributes"))
+
+
 # ---------------------------------------------------------------------------- routes
+
+@bp.route("", methods=METHODS, provide_automatic_options=False)
+@bp.route("/", methods=METHODS, provide_automatic_options=False)
+def root():
+    """Queries across all resource types (RFC 7644 §3.4.2.1)."""
+    if reading():
+        return scim_json(search_all(all_services(), list_params()))
+    if request.method == "OPTIONS":
+        return options("GET, HEAD, OPTIONS")
+    raise method_not_allowed("GET, HEAD, OPTIONS")
+
 
 @bp.route("/<segment>", methods=METHODS, provide_automatic_options=False)
 @bp.route("/<segment>/", methods=METHODS, provide_automatic_options=False)
@@ -132,13 +181,23 @@ def collection(segment: str):
             raise method_not_allowed("GET, HEAD, OPTIONS")
         registry, base, cfg = current_app.extensions["scim_registry"], tenant_url(), current_app.config
         if low == "serviceproviderconfig":
-            return scim_json(discovery.service_provider_config(base, cfg["SCIM_MAX_RESULTS"]))
+            return scim_json(discovery.service_provider_config(base, cfg))
         return scim_json(discovery.resource_types(registry, base) if low == "resourcetypes"
                          else discovery.schemas(registry, base))
     if low == "me":
         raise ScimError(501, "/Me is not supported: a SCIM bearer token stands for a provisioning client, not a user")
     if low == "bulk":
-        raise ScimError(501, "bulk operations are not supported (see /ServiceProviderConfig)")
+        if request.method == "OPTIONS":
+            return options("POST, OPTIONS")
+        if request.method != "POST":
+            raise method_not_allowed("POST, OPTIONS")
+        request.max_content_length = current_app.config["SCIM_BULK_MAX_PAYLOAD"]
+        return scim_json(bulk.run(json_body(), service_for, g.scim_token_id,
+                                  current_app.config["SCIM_BULK_MAX_OPERATIONS"]))
+    if low == ".search":
+        if request.method != "POST":
+            raise method_not_allowed("POST")
+        return scim_json(search_all(all_services(), search_params(json_body())))
     service = service_for(segment)
     if reading():
         return scim_json(service.list(list_params()))
@@ -163,6 +222,12 @@ def resource(segment: str, rid: str):
         return scim_json(discovery.resource_type(registry, base, rid) if low == "resourcetypes"
                          else discovery.schema(registry, base, rid))
     service = service_for(segment)
+    if rid == ".search":
+        if request.method == "OPTIONS":
+            return options("POST, OPTIONS")
+        if request.method != "POST":
+            raise method_not_allowed("POST, OPTIONS")
+        return scim_json(service.list(search_params(json_body())))
     if_match = request.headers.get("If-Match")
     if reading():
         result = service.get(rid, projection(service))
@@ -206,7 +271,8 @@ def _log(response):
 def http_error_as_scim(exc: HTTPException) -> ScimError:
     """Werkzeug's HTTP errors (404 route, 405, 413 body too large, 400 bad request) as SCIM errors."""
     scim_type = "tooLarge" if exc.code == 413 else ("invalidSyntax" if exc.code == 400 else None)
+    limit = request.max_content_length or current_app.config["MAX_CONTENT_LENGTH"]
     detail = {404: "no such SCIM endpoint", 405: f"{request.method} is not supported here",
-              413: f"the request body is larger than {current_app.config['MAX_CONTENT_LENGTH']} bytes"}
+              413: f"the request body is larger than {limit} bytes"}
     headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
     return ScimError(exc.code or 500, detail.get(exc.code, exc.description or exc.name), scim_type, headers)

@@ -92,7 +92,7 @@ def clean_resource(rt: ResourceType, body) -> dict:
         if not isinstance(key, str) or key.lower() == "schemas":
             continue
         if _is_urn(key):
-            if key.lower() == rt.core.id.lower():  # core attributes written under their own URN
+            if rt.is_core(key):  # core attributes written under their own URN
                 if not isinstance(value, dict):
                     raise bad_request(f"{key} must be an object", "invalidSyntax")
                 for k, v in value.items():

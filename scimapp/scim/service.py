@@ -38,13 +38,58 @@ class Result:
 class ListParams:
     """The query parameters of a list or search request (RFC 7644 §3.4.2)."""
 
-    filter: str | None = None
+    filter: str | None = None  # noqa: A003 (the RFC's parameter name)
     start_index: int = 1
     count: int | None = None
     sort_by: str | None = None
     sort_order: str | None = None
     attributes: str | None = None
     excluded: str | None = None
+
+
+def parse(filter_text: str | None):
+    """The filter AST of a ``filter`` parameter, or None; 400 invalidFilter when it does not parse."""
+    if filter_text is None or not filter_text.strip():
+        return None
+    try:
+        return parse_filter(filter_text)
+    except FilterError as exc:
+        raise bad_request(f"invalid filter: {exc}", "invalidFilter") from None
+
+
+def list_response(resources: list[dict], total: int, start: int) -> dict:
+    """A ListResponse (RFC 7644 §3.4.2)."""
+    return {"schemas": [LIST_SCHEMA], "totalResults": total, "itemsPerPage": len(resources),
+            "startIndex": start, "Resources": resources}
+
+
+def search_all(services: list[Service], params: ListParams) -> dict:
+    """A query across every resource type (RFC 7644 §3.4.2.1, §3.4.3 at the root): the types are concatenated
+    in order (Users, then Groups) and paged as one list; sorting applies within each type. A type whose schema
+    the filter does not fit contributes nothing; a filter that fits no type is 400 invalidFilter."""
+    node = parse(params.filter)
+    parts, errors = [], []
+    for service in services:
+        try:
+            where, order = service.query(params, node)
+        except ScimError as exc:
+            errors.append(exc)
+            continue
+        parts.append((service, where, order, service.count(where)))
+    if not parts:
+        raise errors[0]
+    start = max(params.start_index, 1)
+    wanted = parts[0][0].page_size(params)
+    offset, resources = start - 1, []
+    for service, where, order, total in parts:
+        if offset >= total:
+            offset -= total
+            continue
+        rows = service.page(where, order, offset, wanted - len(resources))
+        resources += service.represent(rows, Projection(service.rt, params.attributes, params.excluded))
+        offset = 0
+    db.session.commit()
+    return list_response(resources, sum(p[3] for p in parts), start)
 
 
 def etag(version: int) -> str:
@@ -152,37 +197,43 @@ class Service:
         row = self._load(rid)
         return Result(self.represent([row], projection)[0], row.version, self.location(rid))
 
-    def list(self, params: ListParams) -> dict:
-        """A ListResponse page (RFC 7644 §3.4.2): filter and sort in SQL, stable order, ``count`` capped."""
-        projection = Projection(self.rt, params.attributes, params.excluded)
+    def query(self, params: ListParams, node=None):
+        """WHERE terms and ORDER BY for a list request (``node``: an already parsed filter)."""
         compiler = Compiler(self.rt, db.session.get_bind().dialect.name)
-        where = []
-        if params.filter is not None and params.filter.strip():
-            try:
-                node = parse_filter(params.filter)
-            except FilterError as exc:
-                raise bad_request(f"invalid filter: {exc}", "invalidFilter") from None
-            where.append(compiler.where(node))
+        where = [compiler.where(node)] if node is not None else []
         order = []
         if params.sort_by:
             key = compiler.sort_key(params.sort_by)
             descending = (params.sort_order or "ascending").lower() == "descending"
             order.append(key.desc().nulls_last() if descending else key.asc().nulls_last())
-        order += [self.model.created_at, self.model.id]
+        return where, order + [self.model.created_at, self.model.id]
+
+    def page(self, where: list, order: list, offset: int, limit: int) -> list:
+        """Rows of one page."""
+        if limit <= 0:
+            return []
+        return list(db.session.scalars(select(self.model).where(*where).order_by(*order).offset(offset).limit(limit)))
+
+    def count(self, where: list) -> int:
+        """How many rows match."""
+        return db.session.scalar(select(func.count()).select_from(self.model).where(*where))
+
+    def page_size(self, params: ListParams) -> int:
+        """``count`` as asked, defaulted and capped at maxResults (RFC 7644 §3.4.2.4: negative means 0)."""
+        return self.default_count if params.count is None else max(min(params.count, self.max_results), 0)
+
+    def list(self, params: ListParams) -> dict:
+        """A ListResponse page (RFC 7644 §3.4.2): filter and sort in SQL, stable order, ``count`` capped."""
+        projection = Projection(self.rt, params.attributes, params.excluded)
+        where, order = self.query(params, parse(params.filter))
         start = max(params.start_index, 1)
-        count = self.default_count if params.count is None else max(min(params.count, self.max_results), 0)
-        rows = []
-        if count:
-            rows = list(db.session.scalars(select(self.model).where(*where).order_by(*order)
-                                           .offset(start - 1).limit(count)))
-        if start == 1 and len(rows) < count:
-            total = len(rows)  # the whole result fits in this page: no COUNT needed
-        else:
-            total = db.session.scalar(select(func.count()).select_from(self.model).where(*where))
+        count = self.page_size(params)
+        rows = self.page(where, order, start - 1, count)
+        # When the whole result fits in this page its size is the total: no COUNT needed.
+        total = len(rows) if start == 1 and len(rows) < count else self.count(where)
         resources = self.represent(rows, projection)
         db.session.commit()
-        return {"schemas": [LIST_SCHEMA], "totalResults": total, "itemsPerPage": len(resources),
-                "startIndex": start, "Resources": resources}
+        return list_response(resources, total, start)
 
     # ------------------------------------------------------------------ writes
     def create(self, body, token_id: int | None) -> Result:

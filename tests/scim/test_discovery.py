@@ -49,7 +49,8 @@ def test_service_provider_config(app, scim):
     assert body["filter"]["maxResults"] == app.config["SCIM_MAX_RESULTS"] == 1000
     assert body["sort"]["supported"] is True
     assert body["etag"]["supported"] is True
-    assert body["bulk"]["supported"] is False
+    assert body["bulk"] == {"supported": True, "maxOperations": app.config["SCIM_BULK_MAX_OPERATIONS"],
+                            "maxPayloadSize": app.config["SCIM_BULK_MAX_PAYLOAD"]}
     assert body["changePassword"]["supported"] is False
     schemes = body["authenticationSchemes"]
     assert schemes and schemes[0]["type"] == "oauthbearertoken"
@@ -69,10 +70,13 @@ def test_max_results_follows_config_and_is_enforced(app, scim):
     assert body["itemsPerPage"] == 3
 
 
-def test_bulk_unsupported_is_consistent(scim):
-    assert ok(scim.get("/ServiceProviderConfig"))["bulk"]["supported"] is False
-    resp = scim.post("/Bulk", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": []})
-    assert resp.status_code == 501 and resp.mimetype == SCIM_MEDIA
+def test_advertised_bulk_limits_are_enforced(app, scim):
+    app.config["SCIM_BULK_MAX_OPERATIONS"] = 2
+    assert ok(scim.get("/ServiceProviderConfig"))["bulk"]["maxOperations"] == 2
+    op = {"method": "DELETE", "path": "/Users/x"}
+    resp = scim.post("/Bulk", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                               "Operations": [op, op, op]})
+    assert resp.status_code == 413 and resp.get_json()["scimType"] == "tooLarge"
 
 
 def test_advertised_features_work(scim):

@@ -179,14 +179,15 @@ def test_body_just_under_the_limit_is_accepted(app, scim):
 
 @pytest.mark.parametrize("path", ["/Bogus", "/Bogus/123", "/Users/nope", "/Users/a/b", "/Groups/nope",
                                   "/Users/00000000-0000-0000-0000-000000000000", "/v2/Users", "/ResourceTypes/Nope",
-                                  "/Schemas/urn:nope", "", "/"])
+                                  "/Schemas/urn:nope"])
 def test_unknown_routes_and_ids_are_scim_404(scim, path):
     assert_error(scim.get(path), 404)
 
 
-def test_unknown_route_outside_resources_is_scim_404_even_without_token(client):
-    assert_error(client.get("/scim/v2"), 404)
-    assert_error(client.get("/scim/v2/"), 404)
+def test_the_root_is_a_query_endpoint_behind_the_token(client):
+    """RFC 7644 §3.4.2.1: GET at the root queries every resource type, so it needs the token like the rest."""
+    assert_error(client.get("/scim/v2"), 401)
+    assert_error(client.get("/scim/v2/"), 401)
 
 
 @pytest.mark.parametrize("method,path,allowed", [
@@ -306,8 +307,8 @@ def test_no_accept_header_needed_and_json_accept_works(scim, user):
 
 
 @pytest.mark.parametrize("method,path", [("GET", "/Me"), ("POST", "/Me"), ("PATCH", "/Me"), ("DELETE", "/Me"),
-                                         ("POST", "/Bulk"), ("GET", "/Bulk"), ("GET", "/me")])
-def test_me_and_bulk_are_501(scim, method, path):
+                                         ("GET", "/me")])
+def test_me_is_501(scim, method, path):
     body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": []} \
         if method in ("POST", "PATCH") else None
     assert_error(scim.request(method, path, body), 501)

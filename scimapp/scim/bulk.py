@@ -1,0 +1,196 @@
+"""Bulk operations (RFC 7644 §3.7): many creates, replaces, patches and deletes in one request.
+
+Each operation runs in a transaction of its own, through the same service code as a single request, so an
+operation either happens completely or not at all, and the response reports each one. ``bulkId`` references
+(``"bulkId:qwerty"`` in a path or anywhere in ``data``) are resolved whatever the order of operations; an operation
+waits until the one it references has run, and a cycle of references is reported as an error on each operation in it.
+``failOnErrors`` stops processing after that many errors. ``maxOperations`` and ``maxPayloadSize`` are advertised in
+/ServiceProviderConfig and enforced: more operations than allowed, or a larger body, is 413 ``tooLarge``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+from flask import current_app
+
+from ..database import is_transient
+from ..extensions import db
+from .errors import ScimError, bad_request
+from .schemas import Projection
+from .service import Service, etag
+
+BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
+METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+BULK_REF = re.compile(r"^bulkId:(.+)$")  # a whole value in data
+PATH_REF = re.compile(r"bulkId:([^/]+)")  # a segment of a path: /Groups/bulkId:qwerty
+
+
+@dataclass
+class _Op:
+    index: int
+    method: str
+    path: str
+    bulk_id: str | None
+    version: str | None
+    data: object
+    result: dict | None = None
+    refs: set = field(default_factory=set)
+
+
+def _refs(value) -> set[str]:
+    """bulkIds referenced anywhere in a value."""
+    if isinstance(value, str):
+        m = BULK_REF.match(value)
+        return {m.group(1)} if m else set()
+    if isinstance(value, list):
+        return set().union(*(_refs(v) for v in value)) if value else set()
+    if isinstance(value, dict):
+        return set().union(*(_refs(v) for v in value.values())) if value else set()
+    return set()
+
+
+def _substitute(value, ids: dict[str, str]):
+    if isinstance(value, str):
+        m = BULK_REF.match(value)
+        return ids[m.group(1)] if m else value
+    if isinstance(value, list):
+        return [_substitute(v, ids) for v in value]
+    if isinstance(value, dict):
+        return {k: _substitute(v, ids) for k, v in value.items()}
+    return value
+
+
+def _error(op: _Op, err: ScimError) -> dict:
+    out = {"method": op.method or None, "status": str(err.status), "response": err.body()}
+    if op.bulk_id:
+        out["bulkId"] = op.bulk_id
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _parse(body, max_operations: int) -> tuple[list[_Op], int | None]:
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a BulkRequest JSON object", "invalidSyntax")
+    lowered = {k.lower(): v for k, v in body.items() if isinstance(k, str)}
+    schemas = lowered.get("schemas")
+    if not isinstance(schemas, list) or BULK_REQUEST.lower() not in [str(s).lower() for s in schemas]:
+        raise bad_request(f"schemas must contain {BULK_REQUEST}", "invalidSyntax")
+    raw_ops = lowered.get("operations")
+    if not isinstance(raw_ops, list) or not raw_ops:
+        raise bad_request("Operations must be a non-empty list", "invalidSyntax")
+    if len(raw_ops) > max_operations:
+        raise ScimError(413, f"{len(raw_ops)} operations; at most {max_operations} are allowed per request "
+                             "(see bulk.maxOperations in /ServiceProviderConfig)", "tooLarge")
+    fail_on = lowered.get("failonerrors")
+    if fail_on is not None and (isinstance(fail_on, bool) or not isinstance(fail_on, int) or fail_on < 1):
+        raise bad_request("failOnErrors must be a positive integer", "invalidValue")
+    ops, seen = [], set()
+    for i, raw in enumerate(raw_ops):
+        raw = {k.lower(): v for k, v in raw.items() if isinstance(k, str)} if isinstance(raw, dict) else {}
+        method = str(raw.get("method", "")).upper()
+        op = _Op(i, method, raw.get("path"), raw.get("bulkid"), raw.get("version"), raw.get("data"))
+        problem = None
+        if method not in METHODS:
+            problem = f"Operations[{i}].method must be POST, PUT, PATCH or DELETE"
+        elif not isinstance(op.path, str) or not op.path.startswith("/"):
+            problem = f"Operations[{i}].path must be a path such as /Users or /Users/<id>"
+        elif op.bulk_id is not None and (not isinstance(op.bulk_id, str) or not op.bulk_id):
+            problem = f"Operations[{i}].bulkId must be a non-empty string"
+        elif method == "POST" and not op.bulk_id:
+            problem = f"Operations[{i}]: a POST needs a bulkId (RFC 7644 §3.7)"
+        elif op.bulk_id in seen:
+            problem = f"Operations[{i}]: bulkId {op.bulk_id!r} is used twice"
+        elif method != "DELETE" and not isinstance(op.data, dict):
+            problem = f"Operations[{i}].data must be an object"
+        elif op.version is not None and not isinstance(op.version, str):
+            problem = f"Operations[{i}].version must be a string"
+        if op.bulk_id:
+            seen.add(op.bulk_id)
+        if problem:
+            op.result = _error(op, bad_request(problem, "invalidSyntax"))
+        else:
+            op.refs = set(PATH_REF.findall(op.path)) | _refs(op.data)
+        ops.append(op)
+    return ops, fail_on
+
+
+def run(body, service_for: Callable[[str], Service], token_id: int | None, max_operations: int) -> dict:
+    """Process a BulkRequest and return the BulkResponse."""
+    ops, fail_on = _parse(body, max_operations)
+    errors = sum(1 for op in ops if op.result is not None)
+    ids: dict[str, str] = {}
+    failed_ids: set[str] = set()
+    for op in ops:
+        if op.result is not None and op.bulk_id:
+            failed_ids.add(op.bulk_id)
+    pending = [op for op in ops if op.result is None]
+    while pending and not (fail_on and errors >= fail_on):
+        progressed = False
+        for op in list(pending):
+            if fail_on and errors >= fail_on:
+                break
+            bad = op.refs & failed_ids or {r for r in op.refs if r not in ids and not _waiting(r, pending)}
+            if bad:
+                op.result = _error(op, ScimError(409, f"bulkId {sorted(bad)[0]!r} did not produce a resource",
+                                                 "invalidValue"))
+            elif op.refs - ids.keys():
+                continue  # waits for the operation it references
+            else:
+                op.result = _execute(op, ids, service_for, token_id)
+            pending.remove(op)
+            progressed = True
+            if op.result.get("status", "").startswith(("4", "5")):
+                errors += 1
+                if op.bulk_id:
+                    failed_ids.add(op.bulk_id)
+            elif op.bulk_id and op.method == "POST":
+                ids[op.bulk_id] = op.result["location"].rsplit("/", 1)[-1]
+        if not progressed:  # what is left references itself in a cycle
+            for op in pending:
+                op.result = _error(op, ScimError(409, "circular bulkId references cannot be resolved",
+                                                 "invalidValue"))
+                errors += 1
+            pending = []
+    return {"schemas": [BULK_RESPONSE], "Operations": [op.result for op in ops if op.result is not None]}
+
+
+def _waiting(ref: str, pending: list[_Op]) -> bool:
+    return any(op.bulk_id == ref and op.method == "POST" for op in pending)
+
+
+def _execute(op: _Op, ids: dict, service_for: Callable[[str], Service], token_id: int | None) -> dict:
+    path = PATH_REF.sub(lambda m: ids[m.group(1)], op.path).strip("/")
+    data = _substitute(op.data, ids)
+    segment, _, rid = path.partition("/")
+    out = {"method": op.method}
+    if op.bulk_id:
+        out["bulkId"] = op.bulk_id
+    try:
+        service = service_for(segment)
+        if op.method == "POST":
+            if rid:
+                raise bad_request(f"POST goes to /{segment}, not to a resource", "invalidPath")
+            result = service.create(data, token_id)
+            status = 201
+        else:
+            if not rid or "/" in rid:
+                raise bad_request(f"{op.method} needs a path /{segment}/<id>", "invalidPath")
+            if op.method == "PUT":
+                result, status = service.replace(rid, data, op.version, Projection(service.rt)), 200
+            elif op.method == "PATCH":
+                result, status = service.patch(rid, data, op.version, None), 200
+            else:
+                service.delete(rid, op.version)
+                return {**out, "location": service.location(rid), "status": "204"}
+        return {**out, "location": result.location, "version": etag(result.version), "status": str(status)}
+    except ScimError as err:
+        db.session.rollback()
+        return _error(op, err)
+    except Exception as exc:
+        db.session.rollback()
+        if is_transient(exc):
+            return _error(op, ScimError(503, "the database is busy; retry this operation shortly"))
+        current_app.logger.exception("bulk operation %s failed unexpectedly", op.index)
+        return _error(op, ScimError(500, "internal error; the server log has the details"))
