@@ -12,6 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from ..extensions import db
 from ..models import ScimGroup, ScimGroupMember, ScimUser
 from .errors import bad_request
+from .schemas import note_ignored
 
 CHUNK = 500  # ids per IN (…) list: well under every database's parameter limit
 
@@ -30,6 +31,14 @@ def member_types(ids: list[str]) -> dict[str, str]:
     return found
 
 
+def member_id(item: dict) -> str:
+    """The id a member item names; 400 invalidValue when it names none."""
+    value = item.get("value") if isinstance(item, dict) else None
+    if not isinstance(value, str) or not value:
+        raise bad_request("every member needs a value (the member's id)")
+    return value
+
+
 def _ancestors(group_id: str) -> set[str]:
     """Groups that contain ``group_id``, directly or through other groups (a recursive CTE)."""
     GM = ScimGroupMember
@@ -42,14 +51,17 @@ def add(group_id: str, items: list[dict]) -> int:
     """Add members (each ``{"value": id, "display"?: …}``); returns how many rows were new."""
     wanted: dict[str, dict] = {}
     for item in items:
-        wanted.setdefault(item["value"], item)
+        wanted.setdefault(member_id(item), item)
     if not wanted:
         return 0
     types = member_types(list(wanted))
-    missing = [i for i in wanted if i not in types]
-    if missing:
-        shown = ", ".join(repr(m) for m in missing[:5]) + (" …" if len(missing) > 5 else "")
-        raise bad_request(f"no User or Group has the id {shown}: members must be existing resources")
+    for missing in [i for i in wanted if i not in types]:
+        # Skipped, not refused: one stale id (a user deleted here) must not block a whole batch of membership
+        # changes, which Entra would retry and eventually quarantine. The request log names it.
+        note_ignored(f"member {missing!r} (no User or Group has this id)")
+        del wanted[missing]
+    if not wanted:
+        return 0
     nested = [i for i, t in types.items() if t == "Group"]
     if group_id in nested:
         raise bad_request("a group cannot be a member of itself")
@@ -88,7 +100,7 @@ def remove_where(group_id: str, terms) -> int:
 def replace(group_id: str, items: list[dict]) -> int:
     """Make the members exactly ``items``: removes and adds only the difference. Returns rows changed."""
     current = set(db.session.scalars(select(ScimGroupMember.member_id).where(ScimGroupMember.group_id == group_id)))
-    wanted = {i["value"] for i in items}
+    wanted = {member_id(i) for i in items}
     return remove(group_id, sorted(current - wanted)) + add(group_id, [i for i in items if i["value"] not in current])
 
 

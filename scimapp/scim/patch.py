@@ -305,9 +305,6 @@ class _Patcher:
             return
         listed = has_value and value is not None  # Entra's remove-by-value; an empty list removes nobody
         items = (clean_value(attr, value, "members") or []) if listed else []
-        for item in items:
-            if not isinstance(item.get("value"), str) or not item["value"]:
-                raise bad_request("every member needs a value (the member's id)", "invalidValue")
         if kind == "add":
             self.members.append(MemberChange("add", items))
         elif kind == "replace":

@@ -97,7 +97,12 @@ def list_params() -> ListParams:
 
 def one(result, status: int = 200):
     """A single-resource response with its ETag (and Location on 201)."""
+    if result.ignored:
+        current_app.logger.warning("SCIM %s %s: ignored %s", request.method, request.path,
+                                   "; ".join(result.ignored)[:2000])
     headers = {"ETag": etag(result.version)}
+    if status == 204:
+        return scim_json(None, 204, headers)
     if status == 201:
         headers["Location"] = result.location
     return scim_json(result.body, status, headers)
@@ -241,7 +246,7 @@ def resource(segment: str, rid: str):
         # client asks for attributes; User PATCH answers 200 with the resource (RFC 7644 §3.5.2).
         wanted = projection(service, always=not service.is_group)
         result = service.patch(rid, json_body(), if_match, wanted)
-        return one(result) if result.body is not None else scim_json(None, 204, {"ETag": etag(result.version)})
+        return one(result, 200 if result.body is not None else 204)
     if request.method == "DELETE":
         service.delete(rid, if_match)
         return scim_json(None, 204)

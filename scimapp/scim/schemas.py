@@ -12,6 +12,9 @@ PURE: no Flask, no database.
 """
 from __future__ import annotations
 
+import contextvars
+from contextlib import contextmanager
+
 from .attributes import Attribute, ResourceType, Schema
 from .errors import ScimError, bad_request
 from .filter import FilterError, parse_attr_list
@@ -20,6 +23,37 @@ from .values import ValueProblem, coerce_scalar, compare_key
 
 
 # --------------------------------------------------------------------------- input
+
+# Unknown attributes inside a resource body are ignored, not refused: Microsoft's own test collection and Okta's
+# PUT (which echoes back whatever GET returned, plus its own fields) expect that. They are reported here so the
+# request log can say what was dropped. PATCH paths stay strict (paths.resolve): a path must name an attribute.
+_ignored: contextvars.ContextVar[list | None] = contextvars.ContextVar("scimapp_ignored", default=None)
+
+# Sub-attribute names clients use for another one: Microsoft's test collection sends members[].displayName.
+SUB_ALIASES = {("members", "displayname"): "display"}
+
+
+@contextmanager
+def collecting_ignored():
+    """Within this block, unknown attribute names met while cleaning are appended to the yielded list."""
+    found: list[str] = []
+    token = _ignored.set(found)
+    try:
+        yield found
+    finally:
+        _ignored.reset(token)
+
+
+def note_ignored(where: str) -> None:
+    """Report something the request named that was skipped (see ``collecting_ignored``)."""
+    _ignore(where)
+
+
+def _ignore(where: str) -> None:
+    found = _ignored.get()
+    if found is not None and where not in found:
+        found.append(where)
+
 
 def clean_value(attr: Attribute, value, where: str):
     """Check and coerce a value for ``attr``; None when it amounts to "no value" (null, empty list)."""
@@ -56,11 +90,11 @@ def clean_element(attr: Attribute, value, where: str):
         raise bad_request(f"{where} must be an object with the sub-attributes of {attr.name}")
     out = {}
     for key, sub_value in value.items():
-        sub = attr.sub(key)
+        sub = attr.sub(key) or attr.sub(SUB_ALIASES.get((attr.name, str(key).lower()), ""))
         if sub is None:
-            raise bad_request(f"{where} has an unknown sub-attribute {key!r} (known: "
-                              f"{', '.join(s.name for s in attr.sub_attributes.values())})", "invalidSyntax")
-        if sub.read_only or sub_value is None:
+            _ignore(f"{where}.{key}")
+            continue
+        if sub.read_only or sub_value is None or sub.name in out:
             continue
         try:
             out[sub.name] = coerce_scalar(sub, sub_value, f"{where}.{sub.name}")
@@ -142,7 +176,8 @@ def _put_top(rt: ResourceType, core: Schema, data: dict, key: str, value) -> Non
 def _put_attr(schema: Schema, out: dict, key: str, value, where: str) -> None:
     attr = schema.attr(key)
     if attr is None:
-        raise bad_request(f"unknown attribute {where!r} ({schema.name} has no such attribute)", "invalidSyntax")
+        _ignore(where)
+        return
     if attr.read_only or attr.mutability == "writeOnly":
         return  # read-only: ignored (RFC 7644 §3.3); password: accepted and never stored
     cleaned = clean_value(attr, value, where)

@@ -6,7 +6,7 @@ database's: an IntegrityError from the unique index becomes 409 ``uniqueness``.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +19,7 @@ from .errors import ScimError, bad_request, not_found
 from .filter import FilterError, parse_filter
 from .patch import apply_patch
 from .query import Compiler, mapping_for
-from .schemas import Projection, clean_resource, index_rows, render
+from .schemas import Projection, clean_resource, collecting_ignored, index_rows, render
 from .values import fold, format_datetime, utcnow
 
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
@@ -32,6 +32,7 @@ class Result:
     body: dict | None
     version: int
     location: str | None = None
+    ignored: list[str] = field(default_factory=list)  # unknown attributes and member ids that were skipped
 
 
 @dataclass
@@ -238,6 +239,12 @@ class Service:
     # ------------------------------------------------------------------ writes
     def create(self, body, token_id: int | None) -> Result:
         """POST (RFC 7644 §3.3): 201 with the new resource."""
+        with collecting_ignored() as ignored:
+            result = self._create(body, token_id)
+        result.ignored = ignored
+        return result
+
+    def _create(self, body, token_id: int | None) -> Result:
         data = clean_resource(self.rt, body)
         items = (data.pop("members", None) or []) if self.is_group else []
         now = utcnow()
@@ -259,6 +266,12 @@ class Service:
 
     def replace(self, rid: str, body, if_match: str | None, projection: Projection) -> Result:
         """PUT (RFC 7644 §3.5.1): the body replaces every writable attribute; read-only ones are ignored."""
+        with collecting_ignored() as ignored:
+            result = self._replace(rid, body, if_match, projection)
+        result.ignored = ignored
+        return result
+
+    def _replace(self, rid: str, body, if_match: str | None, projection: Projection) -> Result:
         row = self._load(rid, for_update=True)
         self._check_version(row, if_match)
         data = clean_resource(self.rt, body)
@@ -271,6 +284,12 @@ class Service:
 
     def patch(self, rid: str, body, if_match: str | None, projection: Projection | None) -> Result:
         """PATCH (RFC 7644 §3.5.2), all or nothing. Returns no body when ``projection`` is None."""
+        with collecting_ignored() as ignored:
+            result = self._patch(rid, body, if_match, projection)
+        result.ignored = ignored
+        return result
+
+    def _patch(self, rid: str, body, if_match: str | None, projection: Projection | None) -> Result:
         row = self._load(rid, for_update=True)
         self._check_version(row, if_match)
         result = apply_patch(self.rt, row.data, body)
@@ -291,7 +310,7 @@ class Service:
         if change.filter is not None:
             terms = Compiler(self.rt, db.session.get_bind().dialect.name).member_terms(change.filter)
             return member_rows.remove_where(rid, terms)
-        return member_rows.remove(rid, [i["value"] for i in change.items])
+        return member_rows.remove(rid, [member_rows.member_id(i) for i in change.items])
 
     def _save(self, row, data: dict, changed: bool) -> None:
         if changed:

@@ -114,12 +114,14 @@ def test_create_with_user_and_group_members(scim, people):
     assert get_group(scim, body["id"]) == body
 
 
-def test_create_with_unknown_member_is_400_and_creates_nothing(scim, people):
-    resp = scim.post("/Groups", {"schemas": [GROUP], "displayName": "Bad",
-                                 "members": [{"value": people[0]["id"]}, {"value": str(uuid.uuid4())}]})
-    assert_error(resp, 400)
-    assert ok(scim.get("/Groups"))["totalResults"] == 0
-    assert "groups" not in ok(scim.get(f"/Users/{people[0]['id']}"))
+def test_create_skips_unknown_member_ids_and_logs_them(scim, people, caplog):
+    """An unknown member id is skipped, not refused (one stale id must not block a whole batch), and logged."""
+    unknown = str(uuid.uuid4())
+    resp = scim.post("/Groups", {"schemas": [GROUP], "displayName": "Partly known",
+                                 "members": [{"value": people[0]["id"]}, {"value": unknown}]})
+    assert resp.status_code == 201
+    assert [m["value"] for m in resp.get_json()["members"]] == [people[0]["id"]]
+    assert any(unknown in r.getMessage() and "ignored" in r.getMessage() for r in caplog.records)
 
 
 def test_get_with_and_without_members(scim, people):
@@ -307,16 +309,27 @@ def test_patch_with_attributes_answers_200_with_body(scim, people):
     assert body["meta"]["version"] == 'W/"3"'
 
 
-def test_unknown_member_id_is_400_and_nothing_changes(scim, people):
+def test_unknown_member_ids_are_skipped_and_the_rest_applies(scim, people):
     g = scim.create_group("G", members=[{"value": people[0]["id"]}])
-    before = get_group(scim, g["id"])
     unknown = str(uuid.uuid4())
-    assert_error(scim.patch(f"/Groups/{g['id']}", add_members(people[1]["id"], unknown)), 400)
-    assert_error(scim.patch(f"/Groups/{g['id']}", [
+    resp = scim.patch(f"/Groups/{g['id']}", [
         {"op": "replace", "path": "displayName", "value": "Renamed"},
         {"op": "add", "path": "members", "value": [{"value": people[2]["id"]}]},
         {"op": "remove", "path": "members", "value": [{"value": people[0]["id"]}]},
-        {"op": "add", "path": "members", "value": [{"value": unknown}]}]), 400)
+        {"op": "add", "path": "members", "value": [{"value": unknown}, {"value": people[1]["id"]}]}])
+    assert resp.status_code == 204
+    after = get_group(scim, g["id"])
+    assert after["displayName"] == "Renamed"
+    assert {m["value"] for m in after["members"]} == {people[1]["id"], people[2]["id"]}
+
+
+def test_a_failing_operation_still_changes_nothing(scim, people):
+    g = scim.create_group("G", members=[{"value": people[0]["id"]}])
+    before = get_group(scim, g["id"])
+    assert_error(scim.patch(f"/Groups/{g['id']}", [
+        {"op": "replace", "path": "displayName", "value": "Renamed"},
+        {"op": "add", "path": "members", "value": [{"value": people[2]["id"]}]},
+        {"op": "add", "path": "members", "value": [{"value": g["id"]}]}]), 400)  # itself: refused
     assert get_group(scim, g["id"]) == before
     assert "groups" not in ok(scim.get(f"/Users/{people[2]['id']}"))
 
@@ -456,11 +469,12 @@ def test_put_without_members_removes_them(scim, people):
     assert "groups" not in ok(scim.get(f"/Users/{people[0]['id']}"))
 
 
-def test_put_with_unknown_member_changes_nothing(scim, people):
+def test_put_with_an_unknown_member_keeps_the_known_ones(scim, people):
     g = scim.create_group("G", members=[{"value": people[0]["id"]}])
-    assert_error(scim.put(f"/Groups/{g['id']}", {"schemas": [GROUP], "displayName": "Renamed",
-                                                 "members": [{"value": str(uuid.uuid4())}]}), 400)
-    assert get_group(scim, g["id"]) == g
+    resp = scim.put(f"/Groups/{g['id']}", {"schemas": [GROUP], "displayName": "Renamed",
+                                           "members": [{"value": str(uuid.uuid4())}, {"value": people[1]["id"]}]})
+    assert resp.status_code == 200
+    assert [m["value"] for m in get_group(scim, g["id"])["members"]] == [people[1]["id"]]
 
 
 # ---------------------------------------------------------------------------- cost of membership changes

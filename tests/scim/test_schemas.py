@@ -129,11 +129,6 @@ CLEAN_ERRORS = [
     ("not an object", USER, ["userName", "maren"], 400, "invalidSyntax", "object"),
     ("schemas not a list", USER, {"schemas": CORE, "userName": "maren"}, 400, "invalidSyntax", "schemas"),
     ("schemas with a non-string", USER, {"schemas": [CORE, 7], "userName": "maren"}, 400, "invalidSyntax", "schemas"),
-    ("unknown attribute", USER, {"userName": "maren", "favouriteColour": "teal"}, 400, "invalidSyntax", "favouriteColour"),
-    ("Group attribute on a User", USER, {"userName": "maren", "members": []}, 400, "invalidSyntax", "members"),
-    ("unknown sub-attribute", USER, {"userName": "maren", "name": {"nick": "M"}}, 400, "invalidSyntax", "nick"),
-    ("unknown extension attribute", USER, {"userName": "maren", ENT: {"badgeNumber": "1"}}, 400, "invalidSyntax",
-     "badgeNumber"),
     ("unknown extension URN", USER, {"userName": "maren", "urn:example:acme:2.0:User": {"x": 1}}, 400, "invalidSyntax",
      "urn:example:acme:2.0:User"),
     ("unknown extension URN on a group", GROUP, {"displayName": "G", "urn:okta:custom:group:1.0": {"description": "d"}},
@@ -403,3 +398,18 @@ def test_projection_rejects_invalid_lists(attributes, excluded):
     with pytest.raises(ScimError) as info:
         Projection(USER, attributes, excluded)
     assert info.value.status == 400
+
+
+@pytest.mark.parametrize("body,ignored", [
+    ({"userName": "maren", "favouriteColour": "teal"}, ["favouriteColour"]),
+    ({"userName": "maren", "members": []}, ["members"]),  # a Group attribute on a User
+    ({"userName": "maren", "name": {"nick": "M", "givenName": "Maren"}}, ["name.nick"]),
+    ({"userName": "maren", ENT: {"badgeNumber": "1", "department": "Ops"}}, [f"{ENT}:badgeNumber"]),
+], ids=["unknown attribute", "Group attribute on a User", "unknown sub-attribute", "unknown extension attribute"])
+def test_unknown_attributes_are_ignored_and_reported(body, ignored):
+    from scimapp.scim.schemas import collecting_ignored
+    with collecting_ignored() as found:
+        data = clean_resource(USER, body)
+    assert found == ignored
+    assert set(data) <= {"userName", "name", ENT}
+    assert "nick" not in data.get("name", {}) and "badgeNumber" not in data.get(ENT, {})
