@@ -31,8 +31,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         # Waitress drops X-Forwarded-* headers unless told otherwise; with TRUST_PROXY the app's ProxyFix reads
         # exactly that many hops of them, so waitress must pass them through.
+        # Waitress buffers a whole body before the app sees it: cap it at the largest the app accepts (bulk), so
+        # nobody can make the server take in a gigabyte before being told no.
+        body_limit = max(app.config["MAX_CONTENT_LENGTH"], app.config["SCIM_BULK_MAX_PAYLOAD"])
         server = create_server(app, host=args.host, port=args.port, threads=int(app.config["THREADS"]),
-                               ident="scimapp", clear_untrusted_proxy_headers=not proxies)
+                               ident="scimapp", clear_untrusted_proxy_headers=not proxies,
+                               max_request_body_size=body_limit)
     except OSError as exc:
         sys.exit(f"scimapp: cannot listen on {shown_host}:{args.port}: {exc.strerror or exc}")
     log.info("scimapp listening on http://%s:%s", shown_host, args.port)

@@ -37,7 +37,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["SECRET_KEY"] = _instance_secret(instance / "secret_key")
     app.config["SQLALCHEMY_DATABASE_URI"] = (app.config["DATABASE_URL"]
                                              or f"sqlite:///{(instance / 'scimapp.db').as_posix()}")
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    # hide_parameters: a database error in the log never shows the values (personal data, filter literals).
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True, "hide_parameters": True})
     _configure_logging(app)
 
     app.wsgi_app = _CollapseSlashes(app.wsgi_app)

@@ -9,6 +9,8 @@ class Base(DeclarativeBase):
     """Declarative base for every model."""
 
 
-db = SQLAlchemy(model_class=Base)
+# Objects keep their loaded values after commit: a response is built from what was just written, with no
+# reload that could race a concurrent delete (or cost a query).
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 login_manager = LoginManager()
 csrf = CSRFProtect()

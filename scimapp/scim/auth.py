@@ -7,6 +7,7 @@ from flask import current_app, g, request
 
 from .. import tokens
 from ..database import write_intent
+from ..extensions import db
 from . import bp
 from .errors import ScimError
 
@@ -23,8 +24,6 @@ def _unauthorized(detail: str, invalid: bool) -> ScimError:
 def authenticate():
     """Resolve ``Authorization: Bearer <token>`` to an active token, or answer 401."""
     g.scim_started = time.perf_counter()
-    if request.method in WRITE_METHODS:
-        g.scim_write_reset = write_intent.set(True)  # this request's transactions take the write lock first
     scheme, _, secret = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise _unauthorized("send the SCIM token as 'Authorization: Bearer <token>'", invalid=False)
@@ -33,6 +32,11 @@ def authenticate():
         raise _unauthorized("the token is not valid: it is unknown, revoked or expired", invalid=True)
     g.scim_token_id, g.scim_token_name = token.id, token.name
     tokens.record_use(token, current_app.config["TOKEN_LAST_USED_INTERVAL"])
+    if request.method in WRITE_METHODS:
+        # Only now, with the token known good, do this request's transactions take the SQLite write lock first:
+        # unauthenticated writes never compete for it.
+        db.session.commit()
+        g.scim_write_reset = write_intent.set(True)
 
 
 @bp.teardown_request

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .attributes import Registry
 from .errors import not_found
+from .values import shown
 
 SPC_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
@@ -47,7 +48,7 @@ def resource_type(registry: Registry, base_url: str, name: str) -> dict:
     """One resource type by name."""
     rt = registry.by_name(name)
     if rt is None:
-        raise not_found(f"no resource type {name!r}")
+        raise not_found(f"no resource type {shown(name)}")
     return rt.to_scim(f"{base_url}/ResourceTypes/{rt.name}")
 
 
@@ -61,4 +62,4 @@ def schema(registry: Registry, base_url: str, urn: str) -> dict:
     for s in registry.all_schemas():
         if s.id.lower() == urn.lower():
             return s.to_scim(f"{base_url}/Schemas/{s.id}")
-    raise not_found(f"no schema {urn!r}")
+    raise not_found(f"no schema {shown(urn)}")

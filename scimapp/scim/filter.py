@@ -24,8 +24,10 @@ from decimal import Decimal
 from typing import Any, Union
 
 MAX_LENGTH = 10_000
-MAX_DEPTH = 50
-MAX_NODES = 1_000
+# Far above what any IdP sends (Entra: one or two eq terms), and low enough that the SQL built from a filter stays
+# within the database's expression-depth limits and cheap to plan.
+MAX_DEPTH = 20
+MAX_NODES = 200
 
 COMPARE_OPS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"})
 ATTRNAME = re.compile(r"^[A-Za-z$][A-Za-z0-9_$-]*$")
@@ -159,6 +161,8 @@ def _tokenize(text: str) -> list[_Tok]:
                 value.encode("utf-8")
             except ValueError:  # includes UnicodeEncodeError: a lone surrogate such as \ud800 is not text
                 raise FilterError(f"invalid escape in string at position {i + 1}") from None
+            if "\x00" in value:
+                raise FilterError(f"the string at position {i + 1} contains a NUL character")
             toks.append(_Tok("str", raw, i, value))
             i = j + 1
         else:
@@ -189,6 +193,8 @@ class _Parser:
     def __init__(self, text: str):
         if not isinstance(text, str):
             raise FilterError("must be a string")
+        if "\x00" in text:
+            raise FilterError("contains a NUL character")
         if len(text) > MAX_LENGTH:
             raise FilterError(f"longer than {MAX_LENGTH} characters")
         self.toks = _tokenize(text)

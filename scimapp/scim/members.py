@@ -13,6 +13,7 @@ from ..extensions import db
 from ..models import ScimGroup, ScimGroupMember, ScimUser
 from .errors import bad_request
 from .schemas import note_ignored
+from .values import shown
 
 CHUNK = 500  # ids per IN (…) list: well under every database's parameter limit
 
@@ -58,7 +59,7 @@ def add(group_id: str, items: list[dict]) -> int:
     for missing in [i for i in wanted if i not in types]:
         # Skipped, not refused: one stale id (a user deleted here) must not block a whole batch of membership
         # changes, which Entra would retry and eventually quarantine. The request log names it.
-        note_ignored(f"member {missing!r} (no User or Group has this id)")
+        note_ignored(f"member {shown(missing)} (no User or Group has this id)")
         del wanted[missing]
     if not wanted:
         return 0

@@ -14,13 +14,15 @@ PURE: no Flask, no database. Works on a deep copy; any error raises ScimError an
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field
 
 from .attributes import Attribute, ResourceType
 from .errors import ScimError, bad_request
 from .filter import And, Compare, FilterError, Node, Not, Or, PatchPath, Present, parse_path
 from .paths import PathError, Resolved, check_value_filter, element_matches, resolve, resolve_relative
-from .schemas import check_primary, check_required, clean_element, clean_extension, clean_value
+from .schemas import check_primary, check_required, check_size, clean_element, clean_extension, clean_value
+from .values import shown
 
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 OPS = ("add", "replace", "remove")
@@ -73,7 +75,7 @@ def parse_operations(body) -> list[dict]:
             raise bad_request(f"Operations[{i}] must be an object", "invalidSyntax")
         name = _get(op, "op")
         if not isinstance(name, str) or name.lower() not in OPS:
-            raise bad_request(f"Operations[{i}].op must be add, replace or remove, got {name!r}", "invalidSyntax")
+            raise bad_request(f"Operations[{i}].op must be add, replace or remove, got {shown(name)}", "invalidSyntax")
         path = _get(op, "path")
         if path is not None and not isinstance(path, str):
             raise bad_request(f"Operations[{i}].path must be a string", "invalidPath")
@@ -103,7 +105,7 @@ class _Patcher:
                 pp = parse_path(path)
                 resolved = resolve(self.rt, pp.attr)
             except (FilterError, PathError) as exc:
-                raise bad_request(f"{where}: invalid path {path!r}: {exc}", "invalidPath") from None
+                raise bad_request(f"{where}: invalid path {shown(path)}: {exc}", "invalidPath") from None
             self.apply(kind, resolved, pp, value, has_value, explicit=True)
         check_required(self.rt, self.data)
         return PatchResult(self.data, self.members)
@@ -117,6 +119,9 @@ class _Patcher:
         for key, sub_value in value.items():
             if not isinstance(key, str) or key.lower() == "schemas":
                 continue
+            if self.rt.is_core(key) and isinstance(sub_value, dict):  # core attributes under their own URN
+                self.pathless(kind, sub_value, True, where)
+                continue
             ext = self.rt.extension(key)
             if ext is not None:
                 self.apply(kind, Resolved(ext, None, None, True), PatchPath(None), sub_value, True, explicit=False)
@@ -125,7 +130,7 @@ class _Patcher:
                 pp = parse_path(key)
                 resolved = resolve(self.rt, pp.attr)
             except (FilterError, PathError) as exc:
-                raise bad_request(f"{where}: unknown attribute {key!r}: {exc}", "invalidPath") from None
+                raise bad_request(f"{where}: unknown attribute {shown(key)}: {exc}", "invalidPath") from None
             self.apply(kind, resolved, pp, sub_value, True, explicit=False)
 
     def apply(self, kind: str, r: Resolved, pp: PatchPath, value, has_value: bool, explicit: bool) -> None:
@@ -133,13 +138,20 @@ class _Patcher:
             return self.whole_extension(kind, r, value)
         attr, sub = r.attr, r.sub or (r.attr.sub(pp.sub) if pp.sub and r.attr.is_complex else None)
         if pp.sub and sub is None:
-            raise bad_request(f"{attr.name} has no sub-attribute {pp.sub!r}", "invalidPath")
+            raise bad_request(f"{attr.name} has no sub-attribute {shown(pp.sub)}", "invalidPath")
         if attr.read_only or (sub is not None and sub.read_only):
             if explicit:
                 raise bad_request(f"{r} is read-only", "mutability")
             return  # Okta's path-less rename carries the group's id: nothing to change
+        if kind == "add" and value is None:
+            raise bad_request(f"add to {r} needs a value (RFC 7644 §3.5.2.1)", "invalidValue")
+        if kind == "add" and value in ([], {}):
+            return  # nothing to add
         if attr.mutability == "writeOnly":
-            return  # password: accepted, never stored
+            clean_value(attr, value, attr.name)
+            return  # the password: checked, then dropped; it is never stored
+        if pp.filter is not None and not (attr.multi_valued or attr.is_complex):
+            raise bad_request(f"{attr.name} is a single value: a value filter cannot select it", "invalidPath")
         if self.rt.name == "Group" and attr.name == "members":
             return self.member_op(kind, pp, sub, value, has_value)
         container = self.container(r, create=kind != "remove")
@@ -342,18 +354,28 @@ class _Patcher:
 
     def _add_items(self, attr: Attribute, container: dict, items: list) -> None:
         current = list(container.get(attr.name) or [])
-        added = [i for i in items if i not in current]  # RFC 7644 §3.5.2.1: an existing value is not added twice
+        seen = {_identity(e) for e in current}
+        added = []
+        for item in items:  # RFC 7644 §3.5.2.1: an existing value is not added twice
+            if _identity(item) not in seen:
+                seen.add(_identity(item))
+                added.append(item)
         current += added
+        check_size(attr, current, attr.name)
         self._settle_primary(attr, current, added)
         self._store(attr, container, current)
 
     def _remove_items(self, attr: Attribute, container: dict, items: list) -> None:
-        def matches(element, item):
-            if isinstance(item, dict) and isinstance(element, dict) and "value" in item:
-                return element.get("value") == item["value"]
-            return element == item
+        """Remove the listed values: matched by ``value`` when the item has one, else as a whole."""
+        by_value = {json.dumps(i["value"]) for i in items if isinstance(i, dict) and "value" in i}
+        whole = {_identity(i) for i in items if not (isinstance(i, dict) and "value" in i)}
+
+        def listed(element) -> bool:
+            if isinstance(element, dict) and "value" in element and json.dumps(element["value"]) in by_value:
+                return True
+            return _identity(element) in whole
         current = container.get(attr.name) or []
-        self._store(attr, container, [e for e in current if not any(matches(e, i) for i in items)])
+        self._store(attr, container, [e for e in current if not listed(e)])
 
     @staticmethod
     def _settle_primary(attr: Attribute, elements: list, touched: list) -> None:
@@ -372,6 +394,11 @@ class _Patcher:
             container[attr.name] = elements
         else:
             container.pop(attr.name, None)
+
+
+def _identity(value) -> str:
+    """A hashable identity of a stored value (dict key order does not matter)."""
+    return json.dumps(value, sort_keys=True)
 
 
 def _check_member_filter(attr: Attribute, node: Node) -> None:

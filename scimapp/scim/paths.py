@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .attributes import Attribute, ResourceType, Schema
 from .filter import And, AttrPath, Compare, Node, Not, Number, Or, Present, ValuePath
-from .values import ValueProblem, compare_key, fold, parse_datetime, datetime_key
+from .values import ValueProblem, compare_key, datetime_key, fold, parse_datetime, shown
 
 
 class PathError(ValueError):
@@ -50,13 +50,13 @@ def resolve(rt: ResourceType, path: AttrPath) -> Resolved:
             return Resolved(ext, None, None, True)
         schema = rt.schema_for(path.uri)
         if schema is None:
-            raise PathError(f"unknown schema {path.uri!r} in {path} (this resource type has "
+            raise PathError(f"unknown schema {shown(path.uri)} in {path} (this resource type has "
                             f"{', '.join(s.id for s in rt.schemas)})")
         attr = schema.attr(path.attr)
         if attr is None and schema is rt.core:
             attr = rt.common.attr(path.attr)
         if attr is None:
-            raise PathError(f"{schema.id} has no attribute {path.attr!r}")
+            raise PathError(f"{schema.id} has no attribute {shown(path.attr)}")
         resolved = Resolved(schema, attr, None, schema is not rt.core and schema is not rt.common)
     else:
         attr = rt.top(path.attr)
@@ -67,7 +67,7 @@ def resolve(rt: ResourceType, path: AttrPath) -> Resolved:
             # in the enterprise extension: accept an unqualified name that exactly one extension defines.
             found = [(s, s.attr(path.attr)) for s in rt.extensions.values() if s.attr(path.attr)]
             if len(found) != 1:
-                raise PathError(f"unknown attribute {path.attr!r}")
+                raise PathError(f"unknown attribute {shown(path.attr)}")
             schema, attr = found[0]
             extension = True
         resolved = Resolved(schema, attr, None, extension)
@@ -82,7 +82,7 @@ def sub_attribute(attr: Attribute, name: str) -> Attribute:
         raise PathError(f"{attr.name} has no sub-attributes (asked for {attr.name}.{name})")
     sub = attr.sub(name)
     if sub is None:
-        raise PathError(f"{attr.name} has no sub-attribute {name!r}")
+        raise PathError(f"{attr.name} has no sub-attribute {shown(name)}")
     return sub
 
 
@@ -202,7 +202,7 @@ def condition(attr: Attribute, op: str, literal) -> Condition:
         except (TypeError, ValueError):
             number = None
         if number is None:
-            raise PathError(f"{attr.name} is a number: {literal!r} is not one")
+            raise PathError(f"{attr.name} is a number: {shown(literal)} is not one")
         return Condition(attr, base_op, number)
     if isinstance(literal, bool):
         raise PathError(f"{attr.name} is a {t}: compare it with a string, not {json.dumps(literal)}")

@@ -22,7 +22,7 @@ from .filter import And, Compare, Node, Not, Or, Present, ValuePath
 from .paths import (Condition, PathError, Resolved, check_filterable, check_value_filter, condition, implied_value, resolve,
                     resolve_relative, sub_attribute)
 from .schemas import attr_key
-from .values import parse_datetime
+from .values import parse_datetime, shown
 
 
 @dataclass(frozen=True)
@@ -174,6 +174,8 @@ class Compiler:
             rows = rows.where(V.sub == sub.key)
         elif not r.attr.is_complex:
             rows = rows.where(V.sub == "")
+        else:
+            rows = rows.where(V.sub != "")  # any sub-attribute with a value; "" rows only mark elements
         if isinstance(node, Present):
             return model.id.in_(rows)
         target = sub or r.attr
@@ -195,12 +197,16 @@ class Compiler:
         if not attr.is_complex and not attr.multi_valued:
             raise PathError(f"{attr.name} is a single value: filter it directly")
         check_value_filter(attr, flt)
+        if isinstance(flt, Or):  # some element matches A or B  ==  some matches A, or some matches B
+            return or_(self._value_path(r, flt.left), self._value_path(r, flt.right))
         V = self.m.values
         akey = attr_key(r.schema, attr, self.rt)
         anchor = aliased(V)
         terms = _conjuncts(flt)
         lead = next((t for t in terms if isinstance(t, Compare) and t.op != "ne" and t.value is not None), None)
         where = [anchor.attr == akey]
+        if lead is None:
+            where.append(anchor.sub == "")  # one row per element: the marker (complex) or the value (simple)
         if lead is not None:  # drive the lookup from an indexed comparison, correlate the rest by element
             sub = resolve_relative(attr, lead.path)
             cond = condition(sub, lead.op, lead.value)
@@ -288,9 +294,13 @@ class Compiler:
         try:
             r = resolve(self.rt, parse_attr_path(path_text.strip()))
         except (FilterError, PathError) as exc:
-            raise bad_request(f"invalid sortBy {path_text!r}: {exc}", "invalidValue") from None
+            raise bad_request(f"invalid sortBy {shown(path_text)}: {exc}", "invalidValue") from None
         if r.attr is None:
             raise bad_request(f"sortBy must name an attribute, not the schema {r}", "invalidValue")
+        try:
+            check_filterable(r.target)
+        except PathError as exc:
+            raise bad_request(f"invalid sortBy: {exc}", "invalidValue") from None
         attr, sub = r.attr, r.sub
         if sub is None and attr.is_complex and attr.multi_valued and attr.sub("value"):
             sub = attr.sub("value")

@@ -17,6 +17,7 @@ from . import bp, bulk, discovery
 from .errors import MEDIA_TYPE, ScimError, bad_request, not_found, render as render_error
 from .schemas import Projection
 from .service import ListParams, Service, etag, etag_matches, search_all
+from .values import shown
 
 DISCOVERY = {"serviceproviderconfig", "resourcetypes", "schemas"}
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -34,6 +35,11 @@ def scim_json(body, status: int = 200, headers: dict | None = None):
     return resp
 
 
+def loggable(text: str) -> str:
+    """Text safe for a log line: control characters escaped, so a request cannot forge lines."""
+    return json.dumps(str(text), ensure_ascii=False)[1:-1]
+
+
 def arg(name: str) -> str | None:
     """A query parameter, its name matched case-insensitively."""
     low = name.lower()
@@ -49,10 +55,23 @@ def int_arg(name: str, default: int | None) -> int | None:
     raw = arg(name)
     if raw is None or raw.strip() == "":
         return default
-    try:
-        return max(min(int(raw.strip()), 2**53), -(2**53))
-    except ValueError:
-        raise bad_request(f"{name} must be an integer, got {raw!r}") from None
+    return clamp_int(raw, name)
+
+
+INT_TEXT = re.compile(r"\s*(-?)0*([0-9]{1,30})\s*")  # int() would also take "1_0" and non-ASCII digits
+
+
+def clamp_int(raw, name: str) -> int:
+    """An integer from text or a JSON number, clamped to ±2**53 (beyond any real table size)."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return max(min(raw, 2**53), -(2**53))
+    m = INT_TEXT.fullmatch(raw) if isinstance(raw, str) else None
+    if not m:
+        digits = isinstance(raw, str) and re.fullmatch(r"\s*-?[0-9]+\s*", raw)
+        if not digits:
+            raise bad_request(f"{name} must be an integer, got {shown(raw)}")
+        return -(2**53) if raw.strip().startswith("-") else 2**53  # more than 30 digits
+    return max(min(int(m.group(1) + m.group(2)), 2**53), -(2**53))
 
 
 def json_body():
@@ -98,8 +117,8 @@ def list_params() -> ListParams:
 def one(result, status: int = 200):
     """A single-resource response with its ETag (and Location on 201)."""
     if result.ignored:
-        current_app.logger.warning("SCIM %s %s: ignored %s", request.method, request.path,
-                                   "; ".join(result.ignored)[:2000])
+        current_app.logger.warning("SCIM %s %s: ignored %s", request.method, loggable(request.path),
+                                   loggable("; ".join(result.ignored)[:2000]))
     headers = {"ETag": etag(result.version)}
     if status == 204:
         return scim_json(None, 204, headers)
@@ -150,11 +169,7 @@ def search_params(body) -> ListParams:
 
     def number(name: str) -> int | None:
         value = fields.get(name.lower())
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().lstrip("-").isdigit():
-            raise bad_request(f"{name} must be an integer", "invalidValue")
-        return max(min(int(value), 2**53), -(2**53))
+        return None if value is None else clamp_int(value, name)
 
     return ListParams(filter=text("filter"), start_index=number("startIndex") or 1, count=number("count"),
                       sort_by=text("sortBy"), sort_order=text("sortOrder"), attributes=text("attributes"),
@@ -268,8 +283,8 @@ def _scim_error(err: ScimError):
 def _log(response):
     started = g.get("scim_started")
     elapsed = (time.perf_counter() - started) * 1000 if started else 0.0
-    current_app.logger.info("SCIM %s %s -> %s in %.1f ms (token %s)", request.method, request.path,
-                            response.status_code, elapsed, g.get("scim_token_name", "-"))
+    current_app.logger.info("SCIM %s %s -> %s in %.1f ms (token %s)", request.method, loggable(request.path),
+                            response.status_code, elapsed, loggable(g.get("scim_token_name", "-")))
     return response
 
 

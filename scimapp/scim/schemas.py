@@ -19,7 +19,7 @@ from .attributes import Attribute, ResourceType, Schema
 from .errors import ScimError, bad_request
 from .filter import FilterError, parse_attr_list
 from .paths import PathError, resolve
-from .values import ValueProblem, coerce_scalar, compare_key
+from .values import ValueProblem, coerce_scalar, compare_key, shown
 
 
 # --------------------------------------------------------------------------- input
@@ -31,6 +31,8 @@ _ignored: contextvars.ContextVar[list | None] = contextvars.ContextVar("scimapp_
 
 # Sub-attribute names clients use for another one: Microsoft's test collection sends members[].displayName.
 SUB_ALIASES = {("members", "displayname"): "display"}
+# Most values one multi-valued attribute may hold (group members live in their own table and have no limit).
+MAX_VALUES = 1000
 
 
 @contextmanager
@@ -61,6 +63,7 @@ def clean_value(attr: Attribute, value, where: str):
         return None
     if attr.multi_valued:
         items = value if isinstance(value, list) else [value]
+        check_size(attr, items, where)
         out = []
         for i, item in enumerate(items):
             cleaned = clean_element(attr, item, f"{where}[{i}]")
@@ -101,6 +104,12 @@ def clean_element(attr: Attribute, value, where: str):
         except ValueProblem as exc:
             raise bad_request(str(exc)) from None
     return out or None
+
+
+def check_size(attr: Attribute, items: list, where: str) -> None:
+    """At most MAX_VALUES values per multi-valued attribute (group members excepted)."""
+    if len(items) > MAX_VALUES and attr.name != "members":
+        raise bad_request(f"{where} has {len(items)} values; at most {MAX_VALUES} are allowed")
 
 
 def check_primary(attr: Attribute, items: list, where: str) -> None:
@@ -146,7 +155,7 @@ def clean_resource(rt: ResourceType, body) -> dict:
 
 def _unknown_extension(rt: ResourceType, urn: str) -> str:
     known = ", ".join(s.id for s in rt.extensions.values()) or "none"
-    return (f"unknown schema extension {urn!r} for {rt.name} (declared extensions: {known}); "
+    return (f"unknown schema extension {shown(urn)} for {rt.name} (declared extensions: {known}); "
             "an administrator can declare it in the instance configuration")
 
 
@@ -178,9 +187,11 @@ def _put_attr(schema: Schema, out: dict, key: str, value, where: str) -> None:
     if attr is None:
         _ignore(where)
         return
-    if attr.read_only or attr.mutability == "writeOnly":
-        return  # read-only: ignored (RFC 7644 §3.3); password: accepted and never stored
+    if attr.read_only:
+        return  # read-only: ignored (RFC 7644 §3.3)
     cleaned = clean_value(attr, value, where)
+    if attr.mutability == "writeOnly":
+        return  # the password: checked like any string, then dropped; it is never stored
     if cleaned is not None:
         out[attr.name] = cleaned
 
@@ -225,6 +236,9 @@ def index_rows(rt: ResourceType, data: dict, skip: frozenset[str]) -> dict[tuple
                 if attr.is_complex:
                     if not isinstance(element, dict):
                         continue
+                    # One marker row per element, so that value filters can range over elements even when an
+                    # element holds nothing comparable (RFC 7644 §3.4.2.2: emails[not (value pr)]).
+                    rows[(akey, idx, "")] = (None, None)
                     for sub in attr.sub_attributes.values():
                         _add_row(rows, (akey, idx, sub.key), sub, element.get(sub.name))
                 else:
@@ -236,6 +250,8 @@ def index_rows(rt: ResourceType, data: dict, skip: frozenset[str]) -> dict[tuple
 def _add_row(rows: dict, where: tuple, attr: Attribute, value) -> None:
     key = compare_key(attr, value)
     if key is None:
+        if attr.type == "binary" and isinstance(value, str) and value:
+            rows[where] = (None, None)  # binary values cannot be compared, but "pr" must see them
         return
     rows[where] = (None, key) if isinstance(key, float) else (key, None)
 
@@ -268,7 +284,7 @@ class Projection:
         try:
             paths = parse_attr_list(text) if text else []
         except FilterError as exc:
-            raise bad_request(f"invalid attribute list {text!r}: {exc}") from None
+            raise bad_request(f"invalid attribute list {shown(text)}: {exc}") from None
         for p in paths:
             try:
                 r = resolve(rt, p.attr)

@@ -20,7 +20,7 @@ from .filter import FilterError, parse_filter
 from .patch import apply_patch
 from .query import Compiler, mapping_for
 from .schemas import Projection, clean_resource, collecting_ignored, index_rows, render
-from .values import fold, format_datetime, utcnow
+from .values import fold, format_datetime, shown, utcnow
 
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
@@ -145,7 +145,7 @@ class Service:
             q = q.with_for_update()
         row = db.session.scalar(q)
         if row is None:
-            raise not_found(f"{self.rt.name} {rid!r} not found")
+            raise not_found(f"{self.rt.name} {shown(rid)} not found")
         return row
 
     def _write_index(self, rid: str, old: dict, new: dict) -> None:
@@ -170,7 +170,7 @@ class Service:
             raise ScimError(409, f"{what} is already taken by another {self.rt.name}", "uniqueness") from None
 
     def _unique_label(self, data: dict) -> str:
-        return f"userName {data.get('userName')!r}" if not self.is_group else "that value"
+        return f"userName {shown(data.get('userName'))}" if not self.is_group else "that value"
 
     def _meta(self, row) -> dict:
         return {"resourceType": self.rt.name, "created": format_datetime(row.created_at),

@@ -6,6 +6,7 @@ PURE: no Flask, no database.
 from __future__ import annotations
 
 import re
+import reprlib
 import unicodedata
 from datetime import datetime, timedelta, timezone
 
@@ -18,6 +19,16 @@ _DATETIME = re.compile(
 
 class ValueProblem(ValueError):
     """A value does not fit its attribute; the message names the attribute and says why."""
+
+
+_short = reprlib.Repr()
+_short.maxstring = _short.maxother = 60
+_short.maxlevel = 2
+
+
+def shown(value) -> str:
+    """A value as error messages show it: short, whatever its size or depth."""
+    return _short.repr(value)
 
 
 def fold(text: str) -> str:
@@ -33,18 +44,24 @@ def parse_datetime(text: str) -> datetime:
     """Parse an xsd:dateTime (RFC 7643 §2.3.5) into an aware UTC datetime; no zone means UTC."""
     m = _DATETIME.match(text.strip()) if isinstance(text, str) else None
     if not m:
-        raise ValueProblem(f"{text!r} is not a valid dateTime (expected e.g. 2024-05-01T12:00:00Z)")
+        raise ValueProblem(f"{shown(text)} is not a valid dateTime (expected e.g. 2024-05-01T12:00:00Z)")
     year, month, day, hour, minute, second, frac, zone = m.groups()
     micro = int((frac or "0")[:6].ljust(6, "0"))
     try:
         dt = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micro,
                       tzinfo=timezone.utc)
     except ValueError as exc:
-        raise ValueProblem(f"{text!r} is not a valid dateTime ({exc})") from None
+        raise ValueProblem(f"{shown(text)} is not a valid dateTime ({exc})") from None
     if zone and zone not in ("Z", "z"):
         sign = 1 if zone[0] == "+" else -1
         digits = zone[1:].replace(":", "")
-        dt -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        hours, minutes = int(digits[:2]), int(digits[2:])
+        if hours > 23 or minutes > 59:
+            raise ValueProblem(f"{shown(text)} has an impossible time-zone offset")
+        try:
+            dt -= sign * timedelta(hours=hours, minutes=minutes)
+        except OverflowError:
+            raise ValueProblem(f"{shown(text)} is out of the supported date range") from None
     return dt
 
 
@@ -74,7 +91,7 @@ def to_bool(value, where: str) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    raise ValueProblem(f"{where} must be a boolean, got {value!r}")
+    raise ValueProblem(f"{where} must be a boolean, got {shown(value)}")
 
 
 def coerce_scalar(attr: Attribute, value, where: str):
@@ -85,6 +102,8 @@ def coerce_scalar(attr: Attribute, value, where: str):
     if t in ("string", "reference", "binary"):
         if not isinstance(value, str):
             raise ValueProblem(f"{where} must be a string, got {type(value).__name__}")
+        if "\x00" in value:  # PostgreSQL cannot store it, and no identity data contains it
+            raise ValueProblem(f"{where} contains a NUL character")
         return value
     if t == "dateTime":
         if not isinstance(value, str):
@@ -96,18 +115,18 @@ def coerce_scalar(attr: Attribute, value, where: str):
         return value
     if t == "integer":
         if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise ValueProblem(f"{where} must be an integer, got {value!r}")
+            raise ValueProblem(f"{where} must be an integer, got {shown(value)}")
         try:
             return int(value)
         except ValueError:
-            raise ValueProblem(f"{where} must be an integer, got {value!r}") from None
+            raise ValueProblem(f"{where} must be an integer, got {shown(value)}") from None
     if t == "decimal":
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise ValueProblem(f"{where} must be a number, got {value!r}")
+            raise ValueProblem(f"{where} must be a number, got {shown(value)}")
         try:
             return float(value) if not isinstance(value, int) else value
         except ValueError:
-            raise ValueProblem(f"{where} must be a number, got {value!r}") from None
+            raise ValueProblem(f"{where} must be a number, got {shown(value)}") from None
     raise ValueProblem(f"{where} has unsupported type {t}")
 
 

@@ -482,8 +482,17 @@ def test_garbage_ids_are_404(scim, user, kind, rid):
     assert count(scim) == 1
 
 
-ODD_BUT_VALID = ["ünïcødé☃@example.com", "a" * 100_000, "tab\there", "emoji 😀 user", "nul\u0000inside",
+ODD_BUT_VALID = ["ünïcødé☃@example.com", "a" * 100_000, "tab\there", "emoji 😀 user",
                  "ctl\u0001\u007f", "   spaces   ", "💩" * 1000, "right-to-left \u202e txt"]
+
+
+def test_nul_characters_are_refused_in_values_and_filters(scim):
+    """PostgreSQL cannot store NUL and SQLite's GLOB stops at it (a co filter would match everything)."""
+    assert_error(scim.post("/Users", {"schemas": [USER], "userName": "nul\u0000inside"}), 400, "invalidValue")
+    assert count(scim) == 0
+    scim.create_user("someone")
+    assert_error(scim.get("/Users", query_string={"filter": 'userName co "\\u0000"'}), 400, "invalidFilter")
+    assert_error(scim.get("/Users", query_string={"filter": 'userName co "\u0000"'}), 400, "invalidFilter")
 
 
 @pytest.mark.parametrize("name", ODD_BUT_VALID, ids=range(len(ODD_BUT_VALID)))

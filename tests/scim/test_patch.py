@@ -116,7 +116,10 @@ USER_SUCCESS = [
     ("non-primary add keeps the primary", BASE_USER,
      [op("add", "emails", value=[{"value": "m@new.example", "primary": False}])],
      user(emails=[MAREN_WORK, {"value": "m@new.example", "primary": False}])),
-    ("add null is no value", BASE_USER, [op("add", "title", value=None)], BASE_USER),
+    ("add of an empty list adds nothing", user(emails=[{"value": "a@x"}]), [op("add", "emails", value=[])],
+     user(emails=[{"value": "a@x"}])),
+    ("add of an empty object adds nothing", user(name={"givenName": "M"}), [op("add", "name", value={})],
+     user(name={"givenName": "M"})),
     # ---------------------------------------------------------------- RFC replace
     ("replace simple attribute", BASE_USER, [op("replace", "displayName", value="M. Varga")],
      user(displayName="M. Varga")),
@@ -585,6 +588,12 @@ ERROR_OPS = [
     ("members.value path", GROUP, BASE_GROUP, [op("remove", "members.value")], 400, "mutability"),
     ("member value not a string", GROUP, BASE_GROUP, [op("add", "members", value=[{"value": 17}])], 400, "invalidValue"),
     ("User attribute on a Group", GROUP, BASE_GROUP, [op("replace", "userName", value="x")], 400, "invalidPath"),
+    ("add null (RFC 7644 §3.5.2.1: add carries a value)", USER, BASE_USER, [op("add", "title", value=None)],
+     400, "invalidValue"),
+    ("path-less add of null", USER, BASE_USER, [op("add", value={"displayName": None})], 400, "invalidValue"),
+    ("value filter on a single simple value", USER, BASE_USER, [op("remove", 'externalId[value eq "x"]')],
+     400, "invalidPath"),
+    ("value filter on active", USER, BASE_USER, [op("remove", "active[value eq false]")], 400, "invalidPath"),
     ("group id", GROUP, BASE_GROUP, [op("replace", "id", value="x")], 400, "mutability"),
 ]
 
