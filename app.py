@@ -41,6 +41,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"scimapp: cannot listen on {shown_host}:{args.port}: {exc.strerror or exc}")
     log.info("scimapp listening on http://%s:%s", shown_host, args.port)
     log.info("Tenant URL: %s", tenant_url_offline(app.config))
+    with app.app_context():
+        from scimapp.settings import is_configured, new_setup_code
+        if not is_configured():
+            base = tenant_url_offline(app.config).removesuffix("/scim/v2")
+            log.warning("Admin sign-in is not set up. Open %s/setup and enter this one-time set-up code: %s",
+                        base, new_setup_code())
     server.run()
 
 

@@ -5,15 +5,16 @@ import logging
 import os
 import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config as settings
+from . import config as defaults
 from .database import configure_engine, is_transient
-from .extensions import csrf, db
+from .extensions import csrf, db, login_manager
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,10 +28,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(instance), instance_relative_config=True,
                 template_folder=str(PROJECT_ROOT / "templates"), static_folder=str(PROJECT_ROOT / "static"))
 
-    app.config.from_mapping(settings.DEFAULTS)
-    app.config.from_pyfile("config.py", silent=True)
-    app.config.update(settings.from_environment())
+    app.config.from_mapping(defaults.DEFAULTS)
+    from_file = _instance_config(instance / "config.py")
+    from_env = defaults.from_environment()
+    app.config.update(from_file)
+    app.config.update(from_env)
     app.config.update(test_config)
+    # Keys an operator set on purpose: for sign-in settings these win over what was saved through the web.
+    app.config["EXPLICIT_KEYS"] = frozenset(from_file) | frozenset(from_env) | frozenset(test_config)
 
     _check_settings(app.config)
     if not app.config["SECRET_KEY"]:
@@ -39,6 +44,14 @@ def create_app(test_config: dict | None = None) -> Flask:
                                              or f"sqlite:///{(instance / 'scimapp.db').as_posix()}")
     # hide_parameters: a database error in the log never shows the values (personal data, filter literals).
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True, "hide_parameters": True})
+    app.config.update(
+        SESSION_COOKIE_NAME="scimapp_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=str(app.config["EXTERNAL_URL"]).lower().startswith("https://"),
+        PERMANENT_SESSION_LIFETIME=timedelta(minutes=int(app.config["SESSION_LIFETIME_MINUTES"])),
+        WTF_CSRF_TIME_LIMIT=None,  # tokens live as long as the session
+    )
     _configure_logging(app)
 
     app.wsgi_app = _CollapseSlashes(app.wsgi_app)
@@ -48,15 +61,24 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     db.init_app(app)
     csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
 
+    from .admin import bp as admin_bp
+    from .auth import bp as auth_bp, setup_bp
+    from .auth.client import oauth
+    from .main import bp as main_bp
     from .scim import bp as scim_bp
     from .scim.attributes import Registry, extensions_from_config
-    from .main import bp as main_bp
 
+    oauth.init_app(app)
     app.extensions["scim_registry"] = Registry(*extensions_from_config(app.config["SCIM_EXTENSIONS"]))
     app.register_blueprint(scim_bp)
     csrf.exempt(scim_bp)  # bearer tokens only: no cookies, so no cross-site request forgery to defend against
-    app.register_blueprint(main_bp)
+    for blueprint in (main_bp, auth_bp, setup_bp, admin_bp):
+        app.register_blueprint(blueprint)
+    app.after_request(_security_headers)
     _register_errors(app)
 
     from .cli import register as register_cli
@@ -67,6 +89,30 @@ def create_app(test_config: dict | None = None) -> Flask:
         from . import models  # noqa: F401  (tables must be known before create_all)
         db.create_all()
     return app
+
+
+def _instance_config(path: Path) -> dict:
+    """The upper-case names set in ``instance/config.py`` (a Python file of ``KEY = value`` lines)."""
+    if not path.exists():
+        return {}
+    namespace: dict = {"__file__": str(path)}
+    exec(compile(path.read_bytes(), str(path), "exec"), namespace)  # noqa: S102 - the operator's own config file
+    return {k: v for k, v in namespace.items() if k.isupper()}
+
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+       "base-uri 'none'; frame-ancestors 'none'")
+
+
+def _security_headers(response):
+    """Headers every response carries: no inline script, no framing, no sniffing, little referrer."""
+    h = response.headers
+    h.setdefault("X-Content-Type-Options", "nosniff")
+    h.setdefault("Referrer-Policy", "same-origin")
+    h.setdefault("X-Frame-Options", "DENY")
+    if response.mimetype == "text/html":
+        h.setdefault("Content-Security-Policy", CSP)
+    return response
 
 
 def _check_settings(config) -> None:
@@ -123,6 +169,9 @@ def _configure_logging(app: Flask) -> None:
 
 
 def _register_errors(app: Flask) -> None:
+    from flask import render_template
+    from flask_wtf.csrf import CSRFError
+
     from .scim.errors import ScimError, render as render_scim
     from .scim.routes import http_error_as_scim
     from .urls import SCIM_PREFIX
@@ -132,10 +181,16 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        db.session.rollback()
         if in_scim():
-            db.session.rollback()
             return render_scim(http_error_as_scim(exc))
-        return exc
+        return render_template("error.html", title=exc.name, detail=exc.description), exc.code
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return render_template("error.html", title="This form expired",
+                               detail="The page was open too long or came from somewhere else. "
+                                      "Go back, reload the page and try again."), 400
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
@@ -148,4 +203,5 @@ def _register_errors(app: Flask) -> None:
             err = ScimError(500, "internal error; the server log has the details")
         if in_scim():
             return render_scim(err)
-        return err.detail, err.status, err.headers
+        return render_template("error.html", title="Something went wrong", detail=err.detail), err.status, \
+            err.headers

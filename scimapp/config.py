@@ -44,6 +44,23 @@ DEFAULTS: dict[str, object] = {
     "LOG_LEVEL": "INFO",
     # Session signing key. Leave empty: a random key is generated into <instance>/secret_key on first start.
     "SECRET_KEY": "",
+    # --- Admin sign-in with OpenID Connect (an app registration of its own, separate from SCIM provisioning).
+    # Set here or through first-run set-up at /setup; values set here (or in the environment) win.
+    # The IdP's discovery document, e.g. https://login.microsoftonline.com/<tenant>/v2.0/.well-known/openid-configuration
+    "OIDC_METADATA_URL": "",
+    # Our client id and secret at the IdP.
+    "OIDC_CLIENT_ID": "",
+    "OIDC_CLIENT_SECRET": "",
+    # Scopes asked for at sign-in.
+    "OIDC_SCOPES": "openid email profile",
+    # Who is an admin (comma-separated; any match admits): email addresses, email domains, values of the
+    # "groups" claim (Entra sends group object ids) and of the "roles" claim (Entra app roles).
+    "ADMIN_EMAILS": "",
+    "ADMIN_DOMAINS": "",
+    "ADMIN_GROUPS": "",
+    "ADMIN_ROLES": "",
+    # How long an admin stays signed in without activity, in minutes.
+    "SESSION_LIFETIME_MINUTES": 480,
 }
 
 ENV_PREFIX = "SCIMAPP_"

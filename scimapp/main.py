@@ -13,7 +13,8 @@ bp = Blueprint("main", __name__)
 @bp.get("/")
 def index():
     """What this service is and its Tenant URL."""
-    return render_template("main/index.html", tenant_url=tenant_url())
+    from .settings import is_configured
+    return render_template("main/index.html", tenant_url=tenant_url(), sign_in_ready=is_configured())
 
 
 @bp.get("/healthz")

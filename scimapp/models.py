@@ -126,3 +126,50 @@ class AuditEvent(db.Model):
     target: Mapped[str | None] = mapped_column(String(255))
     detail: Mapped[str | None] = mapped_column(Text)
     address: Mapped[str | None] = mapped_column(String(64))
+
+
+class AdminUser(db.Model):
+    """Someone who signed in with OpenID Connect and was admitted as an admin (claims kept from the last sign-in,
+    so the admin rules can be checked again on every request)."""
+
+    __tablename__ = "admin_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(255))
+    claims: Mapped[dict] = mapped_column(JSON)
+    first_login_at: Mapped[datetime] = mapped_column(DateTime)
+    last_login_at: Mapped[datetime] = mapped_column(DateTime)
+
+    __table_args__ = (Index("ix_admin_users_identity", "issuer", "subject", unique=True),)
+
+    # Flask-Login's user interface
+    is_active = True
+    is_anonymous = False
+
+    @property
+    def is_authenticated(self) -> bool:
+        """Signed in (whether still an admin is decided per request)."""
+        return True
+
+    def get_id(self) -> str:
+        """Session key of this admin."""
+        return str(self.id)
+
+    @property
+    def label(self) -> str:
+        """How the admin is shown and recorded: email, else name, else subject."""
+        return self.email or self.name or self.subject
+
+
+class AppSetting(db.Model):
+    """A setting saved from the web (first-run sign-in set-up); configuration files and environment win."""
+
+    __tablename__ = "app_settings"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[dict] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_by: Mapped[str | None] = mapped_column(String(255))
