@@ -125,13 +125,33 @@ class Schema:
         }
 
 
+CHOICES = {"mutability": {"readOnly", "readWrite", "immutable", "writeOnly"},
+           "returned": {"always", "never", "default", "request"},
+           "uniqueness": {"none", "server", "global"}}
+NAME = re.compile(r"^[A-Za-z$][A-Za-z0-9_$-]*$")
+
+
 def _build_attribute(raw: dict, schema: str, parent: Attribute | None = None) -> Attribute:
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not NAME.match(raw["name"]):
+        raise ValueError(f"schema {schema}: every attribute needs a 'name' made of letters, digits, '_', '-' or '$' "
+                         f"(got {raw.get('name') if isinstance(raw, dict) else raw!r})")
+    where = f"schema {schema}: attribute {raw['name']!r}"
     unknown = set(raw) - {"name", "description", "subAttributes", "canonicalValues", "referenceTypes", *DEFAULTS}
     if unknown:
-        raise ValueError(f"schema {schema}: attribute {raw.get('name')!r} has unknown keys {sorted(unknown)}")
+        raise ValueError(f"{where} has unknown keys {sorted(unknown)}")
     spec = {**DEFAULTS, **raw}
     if spec["type"] not in TYPES:
-        raise ValueError(f"schema {schema}: attribute {raw['name']!r} has unknown type {spec['type']!r}")
+        raise ValueError(f"{where} has unknown type {spec['type']!r} (one of {', '.join(sorted(TYPES))})")
+    for key, allowed in CHOICES.items():
+        if spec[key] not in allowed:
+            raise ValueError(f"{where}: {key} must be one of {', '.join(sorted(allowed))}, not {spec[key]!r}")
+    for key in ("multiValued", "required", "caseExact"):
+        if not isinstance(spec[key], bool):
+            raise ValueError(f"{where}: {key} must be true or false, not {spec[key]!r}")
+    if spec["type"] == "complex" and not raw.get("subAttributes"):
+        raise ValueError(f"{where} is complex but has no subAttributes")
+    if parent is not None and spec["type"] == "complex":
+        raise ValueError(f"{where}: a sub-attribute cannot be complex (RFC 7643 §2.3.8)")
     case_exact = spec["caseExact"]
     if spec["type"] in ("reference", "binary") and "caseExact" not in raw:
         case_exact = True  # RFC 7643 §2.3.6-§2.3.7: references and binary values compare exactly.
@@ -173,8 +193,13 @@ def extensions_from_config(value) -> tuple[list[dict], list[dict]]:
         return [], []
     if isinstance(value, str):
         text = value.strip()
+        if text.startswith("{"):
+            raise ValueError("SCIM_EXTENSIONS must be a JSON list of schema definitions, not a single object")
         if not text.startswith("["):
-            text = Path(text).read_text(encoding="utf-8")
+            try:
+                text = Path(text).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ValueError(f"SCIM_EXTENSIONS: cannot read the file {text!r} ({exc.strerror or exc})") from None
         try:
             value = json.loads(text)
         except ValueError as exc:
@@ -263,7 +288,7 @@ class Registry:
         user_ext = [load_schema("enterprise_user.json")]
         user_ext += [build_schema(raw) for raw in (extra_user_extensions or [])]
         group_ext = [build_schema(raw) for raw in (extra_group_extensions or [])]
-        taken = {CORE_USER.lower(), CORE_GROUP.lower(), *CORE_ALIASES, *URN_ALIASES}
+        taken = {CORE_USER.lower(), CORE_GROUP.lower(), ENTERPRISE_USER.lower(), *CORE_ALIASES, *URN_ALIASES}
         for s in user_ext[1:] + group_ext:
             if s.id.lower() in taken or not s.id.lower().startswith("urn:"):
                 raise ValueError(f"extension schema id {s.id!r} must be a URN not already used by this server")

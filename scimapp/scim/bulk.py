@@ -20,6 +20,7 @@ from ..extensions import db
 from .errors import ScimError, bad_request
 from .schemas import Projection
 from .service import Service, etag
+from .values import shown
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
@@ -38,6 +39,7 @@ class _Op:
     data: object
     result: dict | None = None
     refs: set = field(default_factory=set)
+    invalid: dict | None = None  # the error result, when the operation itself is malformed
 
 
 def _refs(value) -> set[str]:
@@ -101,7 +103,7 @@ def _parse(body, max_operations: int) -> tuple[list[_Op], int | None]:
         elif method == "POST" and not op.bulk_id:
             problem = f"Operations[{i}]: a POST needs a bulkId (RFC 7644 §3.7)"
         elif op.bulk_id in seen:
-            problem = f"Operations[{i}]: bulkId {op.bulk_id!r} is used twice"
+            problem = f"Operations[{i}]: bulkId {shown(op.bulk_id)} is used twice"
         elif method != "DELETE" and not isinstance(op.data, dict):
             problem = f"Operations[{i}].data must be an object"
         elif op.version is not None and not isinstance(op.version, str):
@@ -109,7 +111,7 @@ def _parse(body, max_operations: int) -> tuple[list[_Op], int | None]:
         if op.bulk_id:
             seen.add(op.bulk_id)
         if problem:
-            op.result = _error(op, bad_request(problem, "invalidSyntax"))
+            op.invalid = _error(op, bad_request(problem, "invalidSyntax"))
         else:
             op.refs = set(PATH_REF.findall(op.path)) | _refs(op.data)
         ops.append(op)
@@ -117,46 +119,53 @@ def _parse(body, max_operations: int) -> tuple[list[_Op], int | None]:
 
 
 def run(body, service_for: Callable[[str], Service], token_id: int | None, max_operations: int) -> dict:
-    """Process a BulkRequest and return the BulkResponse."""
+    """Process a BulkRequest and return the BulkResponse (operations reported in the order of the request)."""
     ops, fail_on = _parse(body, max_operations)
-    errors = sum(1 for op in ops if op.result is not None)
+    errors = 0
     ids: dict[str, str] = {}
     failed_ids: set[str] = set()
-    for op in ops:
-        if op.result is not None and op.bulk_id:
-            failed_ids.add(op.bulk_id)
-    pending = [op for op in ops if op.result is None]
-    while pending and not (fail_on and errors >= fail_on):
+    pending = list(ops)
+
+    def settle(op: _Op, result: dict) -> bool:
+        """Record a result; True when failOnErrors says to stop."""
+        nonlocal errors
+        op.result = result
+        pending.remove(op)
+        if result.get("status", "").startswith(("4", "5")):
+            errors += 1
+            if op.bulk_id:
+                failed_ids.add(op.bulk_id)
+        elif op.bulk_id and op.method == "POST":
+            ids[op.bulk_id] = result["location"].rsplit("/", 1)[-1]
+        return bool(fail_on and errors >= fail_on)
+
+    stop = False
+    while pending and not stop:
         progressed = False
         for op in list(pending):
-            if fail_on and errors >= fail_on:
-                break
-            bad = op.refs & failed_ids or {r for r in op.refs if r not in ids and not _waiting(r, pending)}
-            if bad:
-                op.result = _error(op, ScimError(409, f"bulkId {sorted(bad)[0]!r} did not produce a resource",
-                                                 "invalidValue"))
+            if op.invalid is not None:  # refused when parsed; counted when its turn comes
+                stop = settle(op, op.invalid)
+            elif bad := op.refs & failed_ids or {r for r in op.refs if r not in ids and not _waiting(r, pending)}:
+                stop = settle(op, _error(op, ScimError(409, f"bulkId {shown(sorted(bad)[0])} did not produce a "
+                                                            "resource", "invalidValue")))
             elif op.refs - ids.keys():
                 continue  # waits for the operation it references
             else:
-                op.result = _execute(op, ids, service_for, token_id)
-            pending.remove(op)
+                stop = settle(op, _execute(op, ids, service_for, token_id))
             progressed = True
-            if op.result.get("status", "").startswith(("4", "5")):
-                errors += 1
-                if op.bulk_id:
-                    failed_ids.add(op.bulk_id)
-            elif op.bulk_id and op.method == "POST":
-                ids[op.bulk_id] = op.result["location"].rsplit("/", 1)[-1]
+            if stop:
+                break
         if not progressed:  # what is left references itself in a cycle
-            for op in pending:
-                op.result = _error(op, ScimError(409, "circular bulkId references cannot be resolved",
-                                                 "invalidValue"))
-                errors += 1
-            pending = []
+            for op in list(pending):
+                stop = settle(op, _error(op, ScimError(409, "circular bulkId references cannot be resolved",
+                                                       "invalidValue")))
+                if stop:
+                    break
     return {"schemas": [BULK_RESPONSE], "Operations": [op.result for op in ops if op.result is not None]}
 
 
 def _waiting(ref: str, pending: list[_Op]) -> bool:
+    """Is an operation that will create ``ref`` still to run?"""
     return any(op.bulk_id == ref and op.method == "POST" for op in pending)
 
 
@@ -167,6 +176,7 @@ def _execute(op: _Op, ids: dict, service_for: Callable[[str], Service], token_id
     out = {"method": op.method}
     if op.bulk_id:
         out["bulkId"] = op.bulk_id
+    service = None
     try:
         service = service_for(segment)
         if op.method == "POST":
@@ -185,12 +195,16 @@ def _execute(op: _Op, ids: dict, service_for: Callable[[str], Service], token_id
                 service.delete(rid, op.version)
                 return {**out, "location": service.location(rid), "status": "204"}
         return {**out, "location": result.location, "version": etag(result.version), "status": str(status)}
-    except ScimError as err:
-        db.session.rollback()
-        return _error(op, err)
     except Exception as exc:
         db.session.rollback()
-        if is_transient(exc):
-            return _error(op, ScimError(503, "the database is busy; retry this operation shortly"))
-        current_app.logger.exception("bulk operation %s failed unexpectedly", op.index)
-        return _error(op, ScimError(500, "internal error; the server log has the details"))
+        if isinstance(exc, ScimError):
+            err = exc
+        elif is_transient(exc):
+            err = ScimError(503, "the database is busy; retry this operation shortly")
+        else:
+            current_app.logger.exception("bulk operation %s failed unexpectedly", op.index)
+            err = ScimError(500, "internal error; the server log has the details")
+        result = _error(op, err)
+        if service is not None and op.method != "POST" and rid:
+            result["location"] = service.location(rid)  # RFC 7644 §3.7: only a failed POST has none
+        return result

@@ -144,18 +144,16 @@ def clean_resource(rt: ResourceType, body) -> dict:
             ext = rt.extension(key)
             if ext is None:
                 raise bad_request(_unknown_extension(rt, key), "invalidSyntax")
-            cleaned = clean_extension(ext, value, ext.id)
-            if cleaned:
-                data[ext.id] = cleaned
+            data[ext.id] = clean_extension(ext, value, ext.id)  # kept while checking: the resource uses it
             continue
         _put_top(rt, rt.core, data, key, value)
     check_required(rt, data)
-    return data
+    return {k: v for k, v in data.items() if v != {} or not _is_urn(k)}
 
 
 def _unknown_extension(rt: ResourceType, urn: str) -> str:
     known = ", ".join(s.id for s in rt.extensions.values()) or "none"
-    return (f"unknown schema extension {shown(urn)} for {rt.name} (declared extensions: {known}); "
+    return (f"unknown schema extension {urn[:300]!r} for {rt.name} (declared extensions: {known}); "
             "an administrator can declare it in the instance configuration")
 
 
@@ -204,8 +202,11 @@ def _find(body: dict, name: str):
 
 
 def check_required(rt: ResourceType, data: dict) -> None:
-    """RFC 7643 §2.2 ``required``: every required, writable attribute has a value."""
+    """RFC 7643 §2.2 ``required``: every required, writable attribute has a value — in the core schema, in
+    required extensions, and in optional extensions the resource uses (RFC 7643 §3.3: those may be left out)."""
     for schema in rt.schemas:
+        if schema is not rt.core and schema.id not in data and schema.id.lower() not in rt.required_extensions:
+            continue
         container = data if schema is rt.core else data.get(schema.id, {})
         for attr in schema.attributes.values():
             if attr.required and not attr.read_only and container.get(attr.name) in (None, "", [], {}):

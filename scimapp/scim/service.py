@@ -6,7 +6,7 @@ database's: an IntegrityError from the unique index becomes 409 ``uniqueness``.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -69,15 +69,19 @@ def search_all(services: list[Service], params: ListParams) -> dict:
     in order (Users, then Groups) and paged as one list; sorting applies within each type. A type whose schema
     the filter does not fit contributes nothing; a filter that fits no type is 400 invalidFilter."""
     node = parse(params.filter)
-    parts, errors = [], []
+    parts, errors, sorted_any = [], [], False
     for service in services:
         try:
             where, order = service.query(params, node)
+            sorted_any = True
         except ScimError as exc:
             errors.append(exc)
-            continue
+            try:  # the filter fits but the sort key does not: this type keeps its default order
+                where, order = service.query(replace(params, sort_by=None), node)
+            except ScimError:
+                continue
         parts.append((service, where, order, service.count(where)))
-    if not parts:
+    if not parts or (params.sort_by and not sorted_any):
         raise errors[0]
     start = max(params.start_index, 1)
     wanted = parts[0][0].page_size(params)
