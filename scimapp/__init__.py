@@ -43,7 +43,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["SQLALCHEMY_DATABASE_URI"] = (app.config["DATABASE_URL"]
                                              or f"sqlite:///{(instance / 'scimapp.db').as_posix()}")
     # hide_parameters: a database error in the log never shows the values (personal data, filter literals).
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True, "hide_parameters": True})
+    # pool_pre_ping (a test query before each use) guards server databases against dropped connections; a SQLite
+    # file has no connection to drop, and the ping would double the cost of a short request.
+    server_db = not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": server_db, "hide_parameters": True})
     app.config.update(
         SESSION_COOKIE_NAME="scimapp_session",
         SESSION_COOKIE_HTTPONLY=True,

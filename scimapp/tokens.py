@@ -10,7 +10,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from . import audit
 from .database import intending_to_write
@@ -65,17 +65,24 @@ def create(name: str, created_by: str, expires_days: int | None = None) -> tuple
     return token, secret
 
 
-def verify(secret: str) -> ScimToken | None:
-    """The active token with this secret, or None (unknown, revoked or expired)."""
+_T = ScimToken.__table__.c
+# Built once: checking a token is on every SCIM request's path, so it is a plain indexed lookup with no ORM layer.
+_VERIFY = select(_T.id, _T.name, _T.expires_at, _T.revoked_at, _T.last_used_at).where(
+    _T.token_hash == bindparam("token_hash"))
+
+
+def verify(secret: str):
+    """The active token with this secret (id, name, expires_at, revoked_at, last_used_at), or None (unknown,
+    revoked or expired)."""
     if not secret or not secret.startswith(PREFIX) or len(secret) > 200:
         return None
-    token = db.session.scalar(select(ScimToken).where(ScimToken.token_hash == hash_secret(secret)))
+    token = db.session.connection().execute(_VERIFY, {"token_hash": hash_secret(secret)}).first()
     if token is None or status(token) != "active":
         return None
     return token
 
 
-def record_use(token: ScimToken, interval_seconds: int) -> None:
+def record_use(token, interval_seconds: int) -> None:
     """Write ``last_used_at`` when it is older than ``interval_seconds``, in its own short transaction."""
     now = utcnow()
     if token.last_used_at is not None and (now - token.last_used_at).total_seconds() < interval_seconds:

@@ -5,7 +5,7 @@ Every change costs O(members changed): the group itself is never rewritten. Re-a
 """
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -115,14 +115,22 @@ def groups_containing(member_id: str):
     return select(ScimGroupMember.group_id).where(ScimGroupMember.member_id == member_id)
 
 
+_GM = ScimGroupMember.__table__.c
+_G = ScimGroup.__table__.c
+# Built once (reads on the hot path skip the ORM layer and statement construction).
+_MEMBERS_OF = (select(_GM.group_id, _GM.member_id, _GM.member_type, _GM.display)
+               .where(_GM.group_id.in_(bindparam("ids", expanding=True))).order_by(_GM.group_id, _GM.member_id))
+_GROUPS_OF = (select(_GM.member_id, _GM.group_id, _G.display_name)
+              .join_from(ScimGroupMember.__table__, ScimGroup.__table__, _G.id == _GM.group_id)
+              .where(_GM.member_id.in_(bindparam("ids", expanding=True)))
+              .order_by(_GM.member_id, _G.display_name_key, _GM.group_id))
+
+
 def members_of(group_ids: list[str], base_url: str) -> dict[str, list[dict]]:
     """{group id: [member representations]} for a page of groups, in one query per chunk."""
     out: dict[str, list[dict]] = {g: [] for g in group_ids}
-    GM = ScimGroupMember
     for chunk in _chunks(group_ids):
-        q = (select(GM.group_id, GM.member_id, GM.member_type, GM.display)
-             .where(GM.group_id.in_(chunk)).order_by(GM.group_id, GM.member_id))
-        for gid, mid, mtype, display in db.session.execute(q):
+        for gid, mid, mtype, display in db.session.connection().execute(_MEMBERS_OF, {"ids": chunk}):
             item = {"value": mid, "$ref": f"{base_url}/{mtype}s/{mid}", "type": mtype}
             if display is not None:
                 item["display"] = display
@@ -133,12 +141,8 @@ def members_of(group_ids: list[str], base_url: str) -> dict[str, list[dict]]:
 def groups_of(user_ids: list[str], base_url: str) -> dict[str, list[dict]]:
     """{user id: [its direct groups]} for a page of users (RFC 7643 §4.1.2 ``groups``)."""
     out: dict[str, list[dict]] = {u: [] for u in user_ids}
-    GM = ScimGroupMember
     for chunk in _chunks(user_ids):
-        q = (select(GM.member_id, GM.group_id, ScimGroup.display_name)
-             .join(ScimGroup, ScimGroup.id == GM.group_id)
-             .where(GM.member_id.in_(chunk)).order_by(GM.member_id, ScimGroup.display_name_key, GM.group_id))
-        for uid, gid, display in db.session.execute(q):
+        for uid, gid, display in db.session.connection().execute(_GROUPS_OF, {"ids": chunk}):
             out[uid].append({"value": gid, "$ref": f"{base_url}/Groups/{gid}", "display": display, "type": "direct"})
     return out
 

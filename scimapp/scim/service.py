@@ -199,7 +199,10 @@ class Service:
     # ------------------------------------------------------------------ reads
     def get(self, rid: str, projection: Projection) -> Result:
         """One resource (RFC 7644 §3.4.1)."""
-        row = self._load(rid)
+        table = self.model.__table__
+        row = db.session.connection().execute(select(table).where(table.c.id == rid)).first()
+        if row is None:
+            raise not_found(f"{self.rt.name} {shown(rid)} not found")
         return Result(self.represent([row], projection)[0], row.version, self.location(rid))
 
     def query(self, params: ListParams, node=None):
@@ -217,11 +220,13 @@ class Service:
         """Rows of one page."""
         if limit <= 0:
             return []
-        return list(db.session.scalars(select(self.model).where(*where).order_by(*order).offset(offset).limit(limit)))
+        stmt = select(self.model.__table__).where(*where).order_by(*order).offset(offset).limit(limit)
+        return list(db.session.connection().execute(stmt))
 
     def count(self, where: list) -> int:
         """How many rows match."""
-        return db.session.scalar(select(func.count()).select_from(self.model).where(*where))
+        return db.session.connection().execute(
+            select(func.count()).select_from(self.model.__table__).where(*where)).scalar()
 
     def page_size(self, params: ListParams) -> int:
         """``count`` as asked, defaulted and capped at maxResults (RFC 7644 §3.4.2.4: negative means 0)."""
