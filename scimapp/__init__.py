@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as defaults
 from .database import configure_engine, is_transient
-from .extensions import csrf, db, login_manager
+from .extensions import csrf, db, login_manager, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,6 +63,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops)
 
     db.init_app(app)
+    from .schema_upgrade import MIGRATIONS, upgrade_to_head
+    migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -89,8 +91,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     with app.app_context():
         configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
-        from . import models  # noqa: F401  (tables must be known before create_all)
-        db.create_all()
+        from . import models  # noqa: F401  (the tables must be known to the migrations' autogenerate)
+        if app.config["AUTO_MIGRATE"]:
+            upgrade_to_head()
     return app
 
 
@@ -166,6 +169,7 @@ def _configure_logging(app: Flask) -> None:
     level = getattr(logging, str(app.config["LOG_LEVEL"]).upper(), logging.INFO)
     if not logging.getLogger().handlers:  # before app.logger exists, so Flask adds no second handler
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))  # one line per migration step is noise
     from flask.logging import default_handler
     app.logger.removeHandler(default_handler)
     app.logger.setLevel(level)

@@ -40,6 +40,9 @@ DEFAULTS: dict[str, object] = {
     "SQLITE_BUSY_TIMEOUT_MS": 10_000,
     # A token's "last used" time is written at most this often (seconds), so reads do not become writes.
     "TOKEN_LAST_USED_INTERVAL": 60,
+    # Bring the database schema up to date at start (migrations). Turn off to run `flask --app app db upgrade`
+    # yourself, e.g. as a deployment step before starting several servers.
+    "AUTO_MIGRATE": True,
     # Log level of the app's own logger: DEBUG, INFO, WARNING, ERROR.
     "LOG_LEVEL": "INFO",
     # Session signing key. Leave empty: a random key is generated into <instance>/secret_key on first start.

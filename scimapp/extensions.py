@@ -1,5 +1,6 @@
 """Extension singletons, created unbound here and bound to the app in ``create_app``."""
 from flask_login import LoginManager
+from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
@@ -13,4 +14,5 @@ class Base(DeclarativeBase):
 # reload that could race a concurrent delete (or cost a query).
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 login_manager = LoginManager()
+migrate = Migrate()
 csrf = CSRFProtect()
