@@ -8,7 +8,8 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, request
+from flask import Flask, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -83,6 +84,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.exempt(scim_bp)  # bearer tokens only: no cookies, so no cross-site request forgery to defend against
     for blueprint in (main_bp, auth_bp, setup_bp, admin_bp):
         app.register_blueprint(blueprint)
+    app.session_interface = _SessionInterface()
+
+    @app.context_processor
+    def _setup_state():
+        from .settings import setup_open
+        return {"setup_open": setup_open}
     app.after_request(_security_headers)
     _register_errors(app)
 
@@ -95,6 +102,14 @@ def create_app(test_config: dict | None = None) -> Flask:
         if app.config["AUTO_MIGRATE"]:
             upgrade_to_head()
     return app
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """The session cookie is Secure whenever the request arrived over https: behind a TLS proxy trusted through
+    TRUST_PROXY as well as with an https EXTERNAL_URL."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or (has_request_context() and request.is_secure)
 
 
 def _instance_config(path: Path) -> dict:

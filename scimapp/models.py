@@ -16,9 +16,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import db
+
+# Comparison keys and ids compare and sort by code point on both databases: SQLite does by default, and
+# PostgreSQL does with the "C" collation (its default collation follows the server's locale, so "b" > "C" there).
+KEY = Text().with_variant(postgresql.TEXT(collation="C"), "postgresql")
+ID = String(36).with_variant(postgresql.VARCHAR(36, collation="C"), "postgresql")
 
 
 class ScimToken(db.Model):
@@ -42,12 +48,12 @@ class ScimUser(db.Model):
 
     __tablename__ = "scim_users"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
     user_name: Mapped[str] = mapped_column(Text)
-    user_name_key: Mapped[str] = mapped_column(Text, unique=True)  # values.fold(userName): RFC 7643 caseExact=false
-    external_id: Mapped[str | None] = mapped_column(Text, index=True)
+    user_name_key: Mapped[str] = mapped_column(KEY, unique=True)  # values.fold(userName): RFC 7643 caseExact=false
+    external_id: Mapped[str | None] = mapped_column(KEY, index=True)
     display_name: Mapped[str | None] = mapped_column(Text)
-    display_name_key: Mapped[str | None] = mapped_column(Text, index=True)
+    display_name_key: Mapped[str | None] = mapped_column(KEY, index=True)
     active: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime, index=True)
@@ -64,10 +70,10 @@ class ScimGroup(db.Model):
 
     __tablename__ = "scim_groups"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
     display_name: Mapped[str] = mapped_column(Text)
-    display_name_key: Mapped[str] = mapped_column(Text, index=True)
-    external_id: Mapped[str | None] = mapped_column(Text, index=True)
+    display_name_key: Mapped[str] = mapped_column(KEY, index=True)
+    external_id: Mapped[str | None] = mapped_column(KEY, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -83,8 +89,8 @@ class ScimGroupMember(db.Model):
 
     __tablename__ = "scim_group_members"
 
-    group_id: Mapped[str] = mapped_column(ForeignKey("scim_groups.id", ondelete="CASCADE"), primary_key=True)
-    member_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    group_id: Mapped[str] = mapped_column(ID, ForeignKey("scim_groups.id", ondelete="CASCADE"), primary_key=True)
+    member_id: Mapped[str] = mapped_column(ID, primary_key=True)
     member_type: Mapped[str] = mapped_column(String(5))  # "User" or "Group"
     display: Mapped[str | None] = mapped_column(Text)  # as the client sent it, if it did
 
@@ -96,11 +102,11 @@ def _values_table(name: str, parent: str):
     columns = {
         "__tablename__": name,
         "__doc__": f"Filter index of {parent}: one row per element and sub-attribute value.",
-        "resource_id": mapped_column(String(36), ForeignKey(f"{parent}.id", ondelete="CASCADE"), primary_key=True),
-        "attr": mapped_column(String(200), primary_key=True),  # lower-case; extensions as urn:…:attr
+        "resource_id": mapped_column(ID, ForeignKey(f"{parent}.id", ondelete="CASCADE"), primary_key=True),
+        "attr": mapped_column(KEY, primary_key=True),  # lower-case; extensions as urn:…:attr
         "idx": mapped_column(Integer, primary_key=True),  # element number (0 when single-valued)
-        "sub": mapped_column(String(64), primary_key=True),  # lower-case sub-attribute, "" if none
-        "key": mapped_column(Text, nullable=True),  # values.compare_key for text, booleans and dateTimes
+        "sub": mapped_column(KEY, primary_key=True),  # lower-case sub-attribute, "" if none
+        "key": mapped_column(KEY, nullable=True),  # values.compare_key for text, booleans and dateTimes
         "num": mapped_column(Float, nullable=True),  # for integer and decimal attributes
         "__table_args__": (
             Index(f"ix_{name}_key", "attr", "sub", "key", "resource_id"),
@@ -142,6 +148,8 @@ class AdminUser(db.Model):
     claims: Mapped[dict] = mapped_column(JSON)
     first_login_at: Mapped[datetime] = mapped_column(DateTime)
     last_login_at: Mapped[datetime] = mapped_column(DateTime)
+    # Bumped at sign-out: sessions carry the generation they were made in, so a copied cookie dies with it.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (Index("ix_admin_users_identity", "issuer", "subject", unique=True),)
 

@@ -60,7 +60,7 @@ def test_a_database_from_the_first_migration_upgrades_without_losing_anything(tm
 
     upgraded = create_app({"INSTANCE_PATH": instance})  # AUTO_MIGRATE: upgrades on start
     with upgraded.app_context():
-        assert current_revisions() == head_revisions() and "0003" in head_revisions()
+        assert current_revisions() == head_revisions() != {"0001"}
         db_engine = upgraded.extensions["sqlalchemy"].engine
         assert {"admin_users", "app_settings"} <= set(inspect(db_engine).get_table_names())
         with db_engine.connect() as conn:

@@ -96,13 +96,18 @@ def sign_in_rules():
     if form.validate_on_submit():
         values = {k: getattr(form, f).data.strip() for f, k in RULE_FIELDS.items() if k not in fixed}
         proposed = {**current.values, **values}
-        if not decide(Rules.from_settings(proposed), current_user.claims or {}).admitted:
+        if "openid" not in (proposed["OIDC_SCOPES"] or "openid").split():
+            form.scopes.errors.append("Include the scope openid: without it there is no ID token to sign in with.")
+        elif not decide(Rules.from_settings(proposed), current_user.claims or {}).admitted:
             flash("These rules would not admit you: keep a rule that matches your own account.", "error")
         else:
+            changed = sorted(k for k, v in values.items() if v != (current[k] or ""))
             sign_in_settings.save_active(values, current_user.label)
-            audit.record("settings.changed", current_user.label, "admin rules",
-                         ", ".join(sorted(values)) or "nothing")
+            audit.record("settings.changed", current_user.label, "admin sign-in", ", ".join(changed) or "nothing")
             db.session.commit()
-            flash("Sign-in settings saved.", "success")
+            flash("Sign-in settings saved." + (" Values set in the server's configuration were left as they are."
+                                                if fixed else ""), "success")
             return redirect(url_for("admin.settings"))
-    return render_template("admin/sign_in.html", form=form, fixed=fixed, current=current)
+    fixed_fields = {f for f, k in RULE_FIELDS.items() if k in fixed}
+    return render_template("admin/sign_in.html", form=form, fixed=fixed, fixed_fields=fixed_fields,
+                           current=current), 400 if form.errors else 200

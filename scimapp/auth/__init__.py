@@ -15,7 +15,12 @@ setup_bp = Blueprint("setup", __name__, url_prefix="/setup")
 
 @login_manager.user_loader
 def _load_admin(admin_id: str):
-    return db.session.get(AdminUser, int(admin_id)) if admin_id.isdigit() else None
+    """The signed-in admin, if this session was made in the admin's current generation (see sign-out)."""
+    from flask import session
+    admin = db.session.get(AdminUser, int(admin_id)) if admin_id.isdigit() else None
+    if admin is None or session.get("admin_generation") != admin.session_generation:
+        return None
+    return admin
 
 
 def safe_next(target: str | None) -> str | None:

@@ -68,8 +68,7 @@ def callback():
     except OAuthError as exc:  # state mismatch (forged or replayed callback), token endpoint refusals
         return failure("Sign-in could not be completed", f"{exc.error}: {exc.description or 'no details'}")
     except JoseError as exc:  # bad signature, issuer, audience, expiry or nonce in the ID token
-        return failure("The sign-in response could not be verified",
-                       f"The ID token was refused ({exc.__class__.__name__}: {exc.description or exc.error}).")
+        return failure("The sign-in response could not be verified", _explain(exc))
     except requests.RequestException as exc:
         return failure("The identity provider cannot be reached", f"{exc.__class__.__name__}", 502)
     claims = dict(token.get("userinfo") or {})
@@ -86,6 +85,7 @@ def callback():
     next_url = session.get("login_next")
     session.clear()  # a fresh session at sign-in: nothing from before survives (session fixation)
     login_user(admin)
+    session["admin_generation"] = admin.session_generation
     session.permanent = True
     if testing:
         activate_pending(admin.label)
@@ -94,6 +94,20 @@ def callback():
     audit.record("sign_in", admin.label, None, f"admitted by {decision.matched}")
     db.session.commit()
     return redirect(next_url or url_for("admin.settings"))
+
+
+def _explain(exc: JoseError) -> str:
+    """What a refused ID token means for the person setting this up."""
+    text = f"{exc.error}: {exc.description or ''}"
+    hints = [("'aud'", "It was issued for another application: check that the client ID here is the sign-in app's."),
+             ("'iss'", "It comes from another issuer than the discovery document names: check the discovery URL."),
+             ("'exp'", "It has expired: check that this server's clock is right."),
+             ("'nonce'", "It does not belong to this sign-in attempt: start signing in again."),
+             ("signature", "Its signature does not match the identity provider's published keys.")]
+    for marker, hint in hints:
+        if marker in text:
+            return f"The ID token was refused. {hint} ({text.strip(': ')})"
+    return f"The ID token was refused ({exc.__class__.__name__}: {text.strip(': ')})."
 
 
 def _remember(claims: dict, issuer: str) -> AdminUser:
@@ -114,6 +128,8 @@ def logout():
     """Sign out here, and at the IdP when it offers an end-session endpoint."""
     from flask_login import current_user
     if current_user.is_authenticated:
+        # Every session of this admin ends here, including copies of the cookie made before.
+        current_user.session_generation = (current_user.session_generation or 0) + 1
         audit.record("sign_out", current_user.label)
         db.session.commit()
     logout_user()

@@ -26,10 +26,15 @@ class SignInForm(FlaskForm):
     """The sign-in settings (an OpenID Connect app registration at the IdP) and the admin rules."""
 
     metadata_url = StringField("Discovery (metadata) URL", validators=[DataRequired(), URL(require_tld=False),
-                                                                       Length(max=500)])
-    client_id = StringField("Client (application) ID", validators=[DataRequired(), Length(max=255)])
-    client_secret = PasswordField("Client secret", validators=[Optional(), Length(max=500)])
-    scopes = StringField("Scopes", validators=[Optional(), Length(max=500)])
+                                                                       Length(max=500)],
+                               description="Entra: https://login.microsoftonline.com/<Directory (tenant) ID>/v2.0/"
+                                           ".well-known/openid-configuration")
+    client_id = StringField("Client (application) ID", validators=[DataRequired(), Length(max=255)],
+                            description="Entra: the sign-in app registration's Application (client) ID.")
+    client_secret = PasswordField("Client secret", validators=[Optional(), Length(max=500)],
+                                  description="Entra: the secret's Value (not its Secret ID).")
+    scopes = StringField("Scopes", validators=[Optional(), Length(max=500)],
+                         description="Space-separated; must include openid. Default: openid email profile.")
     admin_emails = TextAreaField("Admin email addresses", validators=[Optional(), Length(max=5000)])
     admin_domains = TextAreaField("Admin email domains", validators=[Optional(), Length(max=5000)])
     admin_groups = TextAreaField("Admin groups (values of the groups claim)", validators=[Optional(), Length(max=5000)])
@@ -91,12 +96,15 @@ def sign_in_settings():
         merged = {k: (sign_in(pending=True)[k] if k in fixed else v) for k, v in values.items()}
         if not merged["OIDC_CLIENT_SECRET"]:
             form.client_secret.errors.append("Enter the client secret the identity provider gave you.")
+        elif "openid" not in (merged["OIDC_SCOPES"] or "openid").split():
+            form.scopes.errors.append("Include the scope openid: without it there is no ID token to sign in with.")
         elif Rules.from_settings(merged).empty:
             form.admin_emails.errors.append("Give at least one admin rule, or nobody could sign in.")
         else:
             save_pending(values, "set-up")
             return redirect(url_for("setup.test"))
-    return render_template("setup/sign_in.html", form=form, fixed=fixed, pending=pending,
+    fixed_fields = {field for field, key in FIELDS.items() if key in fixed}
+    return render_template("setup/sign_in.html", form=form, fixed=fixed, fixed_fields=fixed_fields, pending=pending,
                            redirect_uri=external_base() + url_for("auth.callback")), 400 if form.errors else 200
 
 
@@ -108,5 +116,6 @@ def test():
     pending = sign_in(pending=True)
     if not pending.complete:
         return redirect(url_for("setup.sign_in_settings"))
-    return render_template("setup/test.html", pending=pending, rules=Rules.from_settings(pending))
+    return render_template("setup/test.html", pending=pending, rules=Rules.from_settings(pending),
+                           redirect_uri=external_base() + url_for("auth.callback"))
 

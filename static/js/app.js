@@ -19,7 +19,11 @@
     var id = button.getAttribute("data-copy");
     var input = document.getElementById(id);
     if (!input) { return; }
-    var done = function () { announce(id, "Copied."); button.textContent = "Copied"; };
+    var done = function () {
+      announce(id, "Copied.");
+      button.textContent = "Copied";
+      window.setTimeout(function () { button.textContent = "Copy"; announce(id, ""); }, 3000);
+    };
     var failed = function () { announce(id, "Press Ctrl+C (or ⌘C) to copy the selected text."); input.select(); };
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(input.value).then(done, function () { fallbackCopy(input) ? done() : failed(); });

@@ -43,10 +43,10 @@ def upgrade():
     sa.UniqueConstraint('token_hash')
     )
     op.create_table('scim_groups',
-    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('id', sa.String(length=36).with_variant(sa.VARCHAR(length=36, collation='C'), 'postgresql'), nullable=False),
     sa.Column('display_name', sa.Text(), nullable=False),
-    sa.Column('display_name_key', sa.Text(), nullable=False),
-    sa.Column('external_id', sa.Text(), nullable=True),
+    sa.Column('display_name_key', sa.Text().with_variant(sa.TEXT(collation='C'), 'postgresql'), nullable=False),
+    sa.Column('external_id', sa.Text().with_variant(sa.TEXT(collation='C'), 'postgresql'), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
@@ -63,12 +63,12 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_scim_groups_updated_at'), ['updated_at'], unique=False)
 
     op.create_table('scim_users',
-    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('id', sa.String(length=36).with_variant(sa.VARCHAR(length=36, collation='C'), 'postgresql'), nullable=False),
     sa.Column('user_name', sa.Text(), nullable=False),
-    sa.Column('user_name_key', sa.Text(), nullable=False),
-    sa.Column('external_id', sa.Text(), nullable=True),
+    sa.Column('user_name_key', sa.Text().with_variant(sa.TEXT(collation='C'), 'postgresql'), nullable=False),
+    sa.Column('external_id', sa.Text().with_variant(sa.TEXT(collation='C'), 'postgresql'), nullable=True),
     sa.Column('display_name', sa.Text(), nullable=True),
-    sa.Column('display_name_key', sa.Text(), nullable=True),
+    sa.Column('display_name_key', sa.Text().with_variant(sa.TEXT(collation='C'), 'postgresql'), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
@@ -87,8 +87,8 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_scim_users_updated_at'), ['updated_at'], unique=False)
 
     op.create_table('scim_group_members',
-    sa.Column('group_id', sa.String(length=36), nullable=False),
-    sa.Column('member_id', sa.String(length=36), nullable=False),
+    sa.Column('group_id', sa.String(length=36).with_variant(sa.VARCHAR(length=36, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('member_id', sa.String(length=36).with_variant(sa.VARCHAR(length=36, collation='C'), 'postgresql'), nullable=False),
     sa.Column('member_type', sa.String(length=5), nullable=False),
     sa.Column('display', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['group_id'], ['scim_groups.id'], ondelete='CASCADE'),
@@ -98,11 +98,11 @@ def upgrade():
         batch_op.create_index('ix_scim_group_members_member', ['member_id', 'group_id'], unique=False)
 
     op.create_table('scim_group_values',
-    sa.Column('resource_id', sa.String(length=36), nullable=False),
-    sa.Column('attr', sa.String(length=200), nullable=False),
+    sa.Column('resource_id', sa.String(length=36).with_variant(sa.VARCHAR(length=36, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('attr', sa.Text().with_variant(sa.TEXT(collation='C'), 'postgresql'), nullable=False),
     sa.Column('idx', sa.Integer(), nullable=False),
-    sa.Column('sub', sa.String(length=64), nullable=False),
-    sa.Column('key', sa.Text(), nullable=True),
+    sa.Column('sub', sa.Text().with_variant(sa.TEXT(collation='C'), 'postgresql'), nullable=False),
+    sa.Column('key', sa.Text().with_variant(sa.TEXT(collation='C'), 'postgresql'), nullable=True),
     sa.Column('num', sa.Float(), nullable=True),
     sa.ForeignKeyConstraint(['resource_id'], ['scim_groups.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('resource_id', 'attr', 'idx', 'sub')
@@ -112,11 +112,11 @@ def upgrade():
         batch_op.create_index('ix_scim_group_values_num', ['attr', 'sub', 'num', 'resource_id'], unique=False)
 
     op.create_table('scim_user_values',
-    sa.Column('resource_id', sa.String(length=36), nullable=False),
-    sa.Column('attr', sa.String(length=200), nullable=False),
+    sa.Column('resource_id', sa.String(length=36).with_variant(sa.VARCHAR(length=36, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('attr', sa.Text().with_variant(sa.TEXT(collation='C'), 'postgresql'), nullable=False),
     sa.Column('idx', sa.Integer(), nullable=False),
-    sa.Column('sub', sa.String(length=64), nullable=False),
-    sa.Column('key', sa.Text(), nullable=True),
+    sa.Column('sub', sa.Text().with_variant(sa.TEXT(collation='C'), 'postgresql'), nullable=False),
+    sa.Column('key', sa.Text().with_variant(sa.TEXT(collation='C'), 'postgresql'), nullable=True),
     sa.Column('num', sa.Float(), nullable=True),
     sa.ForeignKeyConstraint(['resource_id'], ['scim_users.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('resource_id', 'attr', 'idx', 'sub')
