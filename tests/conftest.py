@@ -16,10 +16,106 @@ import requests
 from scimapp import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
+# Set to a PostgreSQL server URL (e.g. the one tools/pg_test_server.sh prints) to run the suite on PostgreSQL: every
+# test then gets a database of its own, copied from a template at the newest schema.
+TEST_PG = os.environ.get("SCIMAPP_TEST_DATABASE_URL", "")
 DATA = Path(__file__).resolve().parent / "data"
 SCIM = "/scim/v2"
 SCIM_JSON = "application/scim+json; charset=utf-8"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def _pg_admin(sql: str) -> None:
+    from sqlalchemy import create_engine, text
+    engine = create_engine(TEST_PG, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(sql))
+    finally:
+        engine.dispose()
+
+
+def _pg_url(name: str) -> str:
+    from sqlalchemy.engine import make_url
+    return make_url(TEST_PG).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def _pg_template():
+    """A database at the newest schema, copied for each test (CREATE DATABASE … TEMPLATE is fast)."""
+    if not TEST_PG:
+        yield None
+        return
+    name = f"scimapp_tpl_{os.getpid()}"
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}"')
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    import tempfile
+    app = create_app({"INSTANCE_PATH": Path(tempfile.mkdtemp()), "DATABASE_URL": _pg_url(name)})
+    from scimapp.extensions import db
+    with app.app_context():
+        db.engine.dispose()
+    yield name
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def fresh_database(template: str | None, empty: bool = False) -> tuple[str | None, str | None]:
+    """(database name, URL) of a new PostgreSQL database, or (None, None) when the suite runs on SQLite."""
+    if not TEST_PG:
+        return None, None
+    import uuid
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    _pg_admin(f'CREATE DATABASE "{name}"' + ("" if empty else f' TEMPLATE "{template}"'))
+    return name, _pg_url(name)
+
+
+def drop_database(name: str | None) -> None:
+    if name:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(autouse=True)
+def _database_per_test(request, monkeypatch, _pg_template):
+    """On PostgreSQL runs, point every app the test makes (and every server it starts) at its own database."""
+    if not TEST_PG:
+        yield
+        return
+    if request.node.get_closest_marker("sqlite_only"):
+        pytest.skip("checks something only SQLite has")
+    name, url = fresh_database(_pg_template, empty=bool(request.node.get_closest_marker("empty_database")))
+    monkeypatch.setenv("SCIMAPP_DATABASE_URL", url)
+    yield
+    drop_database(name)
+
+
+def database_url(instance: Path) -> str:
+    """The database an instance folder's app uses: SCIMAPP_DATABASE_URL (PostgreSQL runs) or its SQLite file."""
+    return os.environ.get("SCIMAPP_DATABASE_URL") or f"sqlite:///{(Path(instance) / 'scimapp.db').as_posix()}"
+
+
+def query_rows(url: str, sql: str, **params) -> list[tuple]:
+    """Rows straight from the database (what is really stored, not what the API shows)."""
+    from sqlalchemy import create_engine, text
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql), params)]
+    finally:
+        engine.dispose()
+
+
+def stored_bytes(url: str) -> bytes:
+    """Everything the database holds, as bytes: the SQLite file (and its WAL), or a dump of every table."""
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///"):])
+        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    from sqlalchemy import create_engine, inspect, select, table
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            names = inspect(conn).get_table_names()
+            return repr([list(conn.execute(select("*").select_from(table(n)))) for n in names]).encode()
+    finally:
+        engine.dispose()
 
 
 def needs(condition, why: str) -> None:
@@ -177,8 +273,11 @@ class LiveServer:
 
 
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory):
-    """The real server (``python app.py``), one per test module."""
-    server = LiveServer(tmp_path_factory.mktemp("live") / "instance").start()
+def live_server(tmp_path_factory, _pg_template):
+    """The real server (``python app.py``), one per test module (with its own database on PostgreSQL runs)."""
+    name, url = fresh_database(_pg_template)
+    server = LiveServer(tmp_path_factory.mktemp("live") / "instance",
+                        env={"SCIMAPP_DATABASE_URL": url} if url else None).start()
     yield server
     server.stop()
+    drop_database(name)

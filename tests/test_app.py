@@ -1,6 +1,7 @@
 """The application shell: first start, config layers, the health check, and ``python app.py`` itself."""
 from __future__ import annotations
 
+import pytest
 import requests
 from sqlalchemy import text
 
@@ -11,6 +12,7 @@ from scimapp.extensions import db
 from .conftest import LiveServer
 
 
+@pytest.mark.sqlite_only
 def test_first_start_creates_instance_secret_and_database(tmp_path):
     instance = tmp_path / "fresh" / "instance"
     app = create_app({"INSTANCE_PATH": instance})
@@ -61,6 +63,14 @@ def test_healthz_ok_when_the_database_answers(client):
     assert r.status_code == 200 and r.get_json() == {"status": "ok"}
 
 
+def test_healthz_503_when_the_database_server_is_unreachable(tmp_path):
+    app = create_app({"INSTANCE_PATH": tmp_path / "instance", "AUTO_MIGRATE": False,
+                      "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/nothing"})
+    r = app.test_client().get("/healthz")
+    assert r.status_code == 503 and r.get_json()["status"] == "unavailable"
+
+
+@pytest.mark.sqlite_only
 def test_healthz_503_when_the_database_does_not_answer(tmp_path):
     app = create_app({"INSTANCE_PATH": tmp_path / "instance"})
     with app.app_context():
@@ -137,8 +147,8 @@ def test_behind_a_proxy_the_tenant_url_and_locations_use_the_forwarded_address(t
     for trust, expected in (("1", "https://scim.example.org/scim/v2/Users/"), ("0", None)):
         server = LiveServer(tmp_path / f"instance{trust}", env={"SCIMAPP_TRUST_PROXY": trust}).start()
         try:
-            token = server.token("proxy")
-            r = requests.post(server.base + "/Users", json={"userName": "behind@proxy"}, timeout=10,
+            token = server.token(f"proxy-{trust}")
+            r = requests.post(server.base + "/Users", json={"userName": f"behind-{trust}@proxy"}, timeout=10,
                               headers={"Authorization": f"Bearer {token}", **forwarded})
             location = r.json()["meta"]["location"]
             if expected:

@@ -5,9 +5,8 @@ import hashlib
 import re
 
 import requests
-from sqlalchemy import create_engine, text
 
-from .conftest import cli
+from .conftest import cli, database_url, query_rows, stored_bytes
 
 
 def test_create_prints_the_secret_alone_on_the_last_line(tmp_path):
@@ -18,12 +17,9 @@ def test_create_prints_the_secret_alone_on_the_last_line(tmp_path):
     assert re.fullmatch(r"scim_[A-Za-z0-9_-]{43}", secret)  # 32 random bytes = 256 bits
     assert "entra-prod" in result.stdout and "Tenant URL: http://127.0.0.1:8000/scim/v2" in result.stdout
     # Only the hash is stored.
-    engine = create_engine(f"sqlite:///{tmp_path / 'scimapp.db'}")
-    with engine.connect() as conn:
-        stored = conn.execute(text("SELECT token_hash FROM scim_tokens")).scalar()
-    engine.dispose()
-    assert stored == hashlib.sha256(secret.encode()).hexdigest()
-    assert secret.encode() not in (tmp_path / "scimapp.db").read_bytes()
+    url = database_url(tmp_path)
+    assert query_rows(url, "SELECT token_hash FROM scim_tokens") == [(hashlib.sha256(secret.encode()).hexdigest(),)]
+    assert secret.encode() not in stored_bytes(url)
 
 
 def test_each_token_is_different(tmp_path):

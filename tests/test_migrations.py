@@ -7,6 +7,7 @@ import sys
 import uuid
 from datetime import datetime
 
+import pytest
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, inspect, text
 
@@ -28,8 +29,8 @@ def _fill_at_first_revision(engine, secret: str) -> dict:
         conn.execute(text("INSERT INTO scim_tokens (name, token_hash, hint, created_at, created_by) "
                           "VALUES ('old', :h, 'scim_xxxx', :t, 'cli')"), {"h": tokens.hash_secret(secret), "t": NOW})
         conn.execute(text("INSERT INTO scim_users (id, user_name, user_name_key, active, created_at, updated_at, "
-                          "version, data) VALUES (:id, 'mira@example.org', 'mira@example.org', 1, :t, :t, 3, :d)"),
-                     {"id": uid, "t": NOW, "d": json.dumps(user)})
+                          "version, data) VALUES (:id, 'mira@example.org', 'mira@example.org', :yes, :t, :t, 3, :d)"),
+                     {"id": uid, "t": NOW, "d": json.dumps(user), "yes": True})
         conn.execute(text("INSERT INTO scim_user_values (resource_id, attr, idx, sub, key) VALUES "
                           "(:id, 'emails', 0, 'value', 'mira@example.org'), (:id, 'emails', 0, 'type', 'work'), "
                           "(:id, 'title', 0, '', 'engineer')"), {"id": uid})
@@ -43,6 +44,7 @@ def _fill_at_first_revision(engine, secret: str) -> dict:
     return {"uid": uid, "gid": gid, "user": user}
 
 
+@pytest.mark.empty_database
 def test_a_database_from_the_first_migration_upgrades_without_losing_anything(tmp_path):
     instance = tmp_path / "instance"
     app = create_app({"INSTANCE_PATH": instance, "AUTO_MIGRATE": False})
@@ -102,6 +104,7 @@ def test_the_models_match_the_migrations(tmp_path):
     assert "No new upgrade operations detected" in result.stdout + result.stderr
 
 
+@pytest.mark.empty_database
 def test_upgrade_by_command_when_automatic_upgrades_are_off(tmp_path):
     env = {"SCIMAPP_AUTO_MIGRATE": "false"}
     app = create_app({"INSTANCE_PATH": tmp_path, "AUTO_MIGRATE": False})
@@ -114,6 +117,7 @@ def test_upgrade_by_command_when_automatic_upgrades_are_off(tmp_path):
         assert current_revisions() == head_revisions()
 
 
+@pytest.mark.empty_database
 def test_two_servers_starting_at_once_on_one_database_both_come_up(tmp_path):
     """The upgrade runs under a lock: the second process finds the work done instead of failing."""
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from scimapp import create_app; create_app(); "

@@ -17,6 +17,16 @@ from .values import shown
 
 CHUNK = 500  # ids per IN (…) list: well under every database's parameter limit
 
+_GM = ScimGroupMember.__table__.c
+_G = ScimGroup.__table__.c
+# Built once (reads on the hot path skip the ORM layer and statement construction).
+_MEMBERS_OF = (select(_GM.group_id, _GM.member_id, _GM.member_type, _GM.display)
+               .where(_GM.group_id.in_(bindparam("ids", expanding=True))).order_by(_GM.group_id, _GM.member_id))
+_GROUPS_OF = (select(_GM.member_id, _GM.group_id, _G.display_name)
+              .join_from(ScimGroupMember.__table__, ScimGroup.__table__, _G.id == _GM.group_id)
+              .where(_GM.member_id.in_(bindparam("ids", expanding=True)))
+              .order_by(_GM.member_id, _G.display_name_key, _GM.group_id))
+
 
 def _chunks(items: list, size: int = CHUNK):
     for i in range(0, len(items), size):
@@ -76,8 +86,9 @@ def add(group_id: str, items: list[dict]) -> int:
     insert = sqlite_insert if db.session.get_bind().dialect.name == "sqlite" else pg_insert
     inserted = 0
     for chunk in _chunks(rows):
-        result = db.session.execute(insert(ScimGroupMember).values(chunk).on_conflict_do_nothing())
-        inserted += max(result.rowcount or 0, 0)
+        # RETURNING counts what was really new (rowcount of a multi-row insert is not reliable across drivers).
+        stmt = insert(ScimGroupMember.__table__).values(chunk).on_conflict_do_nothing().returning(_GM.member_id)
+        inserted += len(db.session.connection().execute(stmt).all())
     return inserted
 
 
@@ -113,17 +124,6 @@ def clear(group_id: str) -> int:
 def groups_containing(member_id: str):
     """SELECT of the ids of groups that have ``member_id`` as a direct member."""
     return select(ScimGroupMember.group_id).where(ScimGroupMember.member_id == member_id)
-
-
-_GM = ScimGroupMember.__table__.c
-_G = ScimGroup.__table__.c
-# Built once (reads on the hot path skip the ORM layer and statement construction).
-_MEMBERS_OF = (select(_GM.group_id, _GM.member_id, _GM.member_type, _GM.display)
-               .where(_GM.group_id.in_(bindparam("ids", expanding=True))).order_by(_GM.group_id, _GM.member_id))
-_GROUPS_OF = (select(_GM.member_id, _GM.group_id, _G.display_name)
-              .join_from(ScimGroupMember.__table__, ScimGroup.__table__, _G.id == _GM.group_id)
-              .where(_GM.member_id.in_(bindparam("ids", expanding=True)))
-              .order_by(_GM.member_id, _G.display_name_key, _GM.group_id))
 
 
 def members_of(group_ids: list[str], base_url: str) -> dict[str, list[dict]]:

@@ -233,6 +233,8 @@ def resource(segment: str, rid: str):
     """/Users/{id}, /Groups/{id}, /ResourceTypes/{name}, /Schemas/{urn}."""
     low = segment.lower()
     rid = rid.rstrip("/")
+    if "\x00" in rid:  # no id contains NUL (and PostgreSQL could not even compare it)
+        raise not_found("no resource has that id")
     if low in ("resourcetypes", "schemas"):
         if request.method == "OPTIONS":
             return options("GET, HEAD, OPTIONS")

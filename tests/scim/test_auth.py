@@ -7,7 +7,6 @@ import logging
 import secrets as pysecrets
 from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import event, select, update
@@ -16,6 +15,8 @@ from scimapp import tokens
 from scimapp.extensions import db
 from scimapp.models import ScimToken, ScimUser
 from scimapp.scim.values import utcnow
+
+from ..conftest import stored_bytes
 
 SCIM = "/scim/v2"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -249,13 +250,10 @@ def test_only_the_sha256_is_stored(app, client, token):
     row = token_row(app, token)
     assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
     assert row.hint == token[:9]
-    instance = Path(app.instance_path)
-    files = [p for p in instance.iterdir() if p.name.startswith("scimapp.db")]
-    assert files
-    for path in files:
-        data = path.read_bytes()
-        assert token.encode() not in data, path
-        assert token[9:].encode() not in data, path  # not even the part after the hint
+    data = stored_bytes(app.config["SQLALCHEMY_DATABASE_URI"])
+    assert data
+    assert token.encode() not in data
+    assert token[9:].encode() not in data  # not even the part after the hint
 
 
 def test_tokens_are_never_logged(client, token, caplog):

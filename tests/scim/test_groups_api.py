@@ -3,13 +3,13 @@ cycles, User.groups, PATCH answers, and the cost of a membership change on a lar
 from __future__ import annotations
 
 import re
-import sqlite3
 import uuid
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from sqlalchemy import event, insert
+
+from ..conftest import query_rows
 
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -401,12 +401,10 @@ def test_deleting_a_group_removes_it_from_parent_groups(app, scim, people):
     inner = scim.create_group("Inner", members=[{"value": people[0]["id"]}])
     outer = scim.create_group("Outer", members=[{"value": inner["id"]}, {"value": people[1]["id"]}])
     assert scim.delete(f"/Groups/{inner['id']}").status_code == 204
-    con = sqlite3.connect(Path(app.instance_path) / "scimapp.db")
-    try:  # no orphan membership rows, in either direction
-        assert con.execute("SELECT count(*) FROM scim_group_members WHERE group_id = ? OR member_id = ?",
-                           (inner["id"], inner["id"])).fetchone() == (0,)
-    finally:
-        con.close()
+    # no orphan membership rows, in either direction
+    assert query_rows(app.config["SQLALCHEMY_DATABASE_URI"],
+                      "SELECT count(*) FROM scim_group_members WHERE group_id = :g OR member_id = :g",
+                      g=inner["id"]) == [(0,)]
     assert_error(scim.get(f"/Groups/{inner['id']}"), 404)
     after = get_group(scim, outer["id"])
     assert {m["value"] for m in after["members"]} == {people[1]["id"]}

@@ -74,6 +74,7 @@ def test_removing_many_values_at_once_is_linear(scim):
     assert r.status_code == 200 and len(r.get_json()["emails"]) == 500
 
 
+@pytest.mark.sqlite_only
 def test_unauthenticated_writes_never_wait_for_the_write_lock(tmp_path):
     """The token is checked before a write request takes SQLite's write lock."""
     from scimapp import create_app

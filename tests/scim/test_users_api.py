@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
+
+from ..conftest import query_rows, stored_bytes
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -54,17 +54,9 @@ def parse_ts(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
 
 
-def db_path(app) -> Path:
-    return Path(app.instance_path) / "scimapp.db"
-
-
-def db_rows(app, sql: str, *args) -> list[tuple]:
-    """Read the app's SQLite file directly (what is really stored, not what the API shows)."""
-    con = sqlite3.connect(db_path(app))
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
+def db_rows(app, sql: str, **params) -> list[tuple]:
+    """Read the app's database directly (what is really stored, not what the API shows)."""
+    return query_rows(app.config["SQLALCHEMY_DATABASE_URI"], sql, **params)
 
 
 FULL = {
@@ -146,8 +138,7 @@ def test_password_is_never_returned_nor_stored(app, scim):
     assert "password" not in ok(scim.put(f"/Users/{uid}", put))
     patched = ok(scim.patch(f"/Users/{uid}", [{"op": "replace", "path": "password", "value": "third-Secret-2"}]))
     assert "password" not in patched
-    raw = db_path(app).read_bytes() + (db_path(app).with_name("scimapp.db-wal").read_bytes()
-                                        if db_path(app).with_name("scimapp.db-wal").exists() else b"")
+    raw = stored_bytes(app.config["SQLALCHEMY_DATABASE_URI"])
     for secret in ("s3cret-Passw0rd!", "another-Secret-1", "third-Secret-2"):
         assert secret.encode() not in raw
 
@@ -346,7 +337,7 @@ def test_put_replaces_everything(scim, app):
     assert list_users(scim, filter='externalId eq "ext-alice"')["totalResults"] == 0
     assert list_users(scim, filter='emails.value eq "new@example.com"')["totalResults"] == 1
     assert list_users(scim, filter='displayName eq "alice replaced"')["totalResults"] == 1
-    leftover = db_rows(app, "SELECT attr, sub, key FROM scim_user_values WHERE resource_id = ?", uid)
+    leftover = db_rows(app, "SELECT attr, sub, key FROM scim_user_values WHERE resource_id = :uid", uid=uid)
     assert {r[0] for r in leftover} <= {"emails", "displayname"}, leftover
 
 
@@ -450,7 +441,7 @@ def test_delete_then_404(app, scim):
     assert_error(scim.put(f"/Users/{uid}", FULL), 404)
     assert [r["id"] for r in list_users(scim)["Resources"]] == [keep["id"]]
     assert list_users(scim, filter='emails.value eq "alice@example.com"')["totalResults"] == 0
-    assert db_rows(app, "SELECT count(*) FROM scim_user_values WHERE resource_id = ?", uid) == [(0,)]
+    assert db_rows(app, "SELECT count(*) FROM scim_user_values WHERE resource_id = :uid", uid=uid) == [(0,)]
     # Its userName is free again.
     scim.create_user("ALICE@example.com")
 
