@@ -79,7 +79,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .scim.attributes import Registry, extensions_from_config
 
     oauth.init_app(app)
+    from .ratelimit import TokenRateLimit
     app.extensions["scim_registry"] = Registry(*extensions_from_config(app.config["SCIM_EXTENSIONS"]))
+    app.extensions["scim_rate_limit"] = TokenRateLimit(app.config["SCIM_RATE_LIMIT"], app.config["RATE_LIMIT_STORAGE"])
     app.register_blueprint(scim_bp)
     csrf.exempt(scim_bp)  # bearer tokens only: no cookies, so no cross-site request forgery to defend against
     for blueprint in (main_bp, auth_bp, setup_bp, admin_bp):
@@ -149,6 +151,8 @@ def _check_settings(config) -> None:
     proxies = config.get("TRUST_PROXY")
     if isinstance(proxies, bool) or not isinstance(proxies, int) or proxies < 0:
         raise ValueError(f"TRUST_PROXY must be the number of trusted proxies (0 for none), got {proxies!r}")
+    from .ratelimit import validate as validate_rate_limit
+    validate_rate_limit(str(config.get("SCIM_RATE_LIMIT") or ""))
     if config["SCIM_DEFAULT_COUNT"] > config["SCIM_MAX_RESULTS"]:
         raise ValueError("SCIM_DEFAULT_COUNT cannot be larger than SCIM_MAX_RESULTS")
 

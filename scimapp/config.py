@@ -36,8 +36,14 @@ DEFAULTS: dict[str, object] = {
     # schema definitions in /Schemas form, each with "resourceType": "User" or "Group" — in instance/config.py as
     # a Python list, or in the environment as JSON text or the path of a JSON file. See the README.
     "SCIM_EXTENSIONS": "",
-    # How long (milliseconds) a SQLite writer waits for another to finish before answering 503.
+    # How long (milliseconds) a write waits for another to finish (SQLite busy timeout, PostgreSQL lock_timeout)
+    # before the request answers 503 with Retry-After.
     "SQLITE_BUSY_TIMEOUT_MS": 10_000,
+    # Requests each SCIM token may make (over it: 429 with Retry-After, which Entra honours), e.g.
+    # "200 per second; 5000 per minute". Empty: no limit.
+    "SCIM_RATE_LIMIT": "200 per second",
+    # Where the rate-limit counters live: memory:// for one server; redis://host:6379 to share them between servers.
+    "RATE_LIMIT_STORAGE": "memory://",
     # A token's "last used" time is written at most this often (seconds), so reads do not become writes.
     "TOKEN_LAST_USED_INTERVAL": 60,
     # Bring the database schema up to date at start (migrations). Turn off to run `flask --app app db upgrade`

@@ -20,6 +20,15 @@ write_intent: contextvars.ContextVar[bool] = contextvars.ContextVar("scimapp_wri
 
 def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
     """Install the per-connection settings for the engine's dialect."""
+    if engine.dialect.name == "postgresql":
+        @event.listens_for(engine, "connect")
+        def _pg_connect(dbapi_conn, _record):
+            # A write waiting for a lock gives up after the same time as on SQLite, and the request answers 503
+            # with Retry-After, instead of holding a server thread for as long as another transaction lasts.
+            with dbapi_conn.cursor() as cur:
+                cur.execute(f"SET lock_timeout = {int(busy_timeout_ms)}")
+            dbapi_conn.commit()
+        return
     if engine.dialect.name != "sqlite":
         return
 
@@ -54,8 +63,12 @@ def is_transient(exc: BaseException) -> bool:
         return False
     if exc.connection_invalidated:
         return True
-    text = str(getattr(exc, "orig", exc)).lower()
-    if isinstance(exc, OperationalError) and ("locked" in text or "busy" in text):
-        return True
+    orig = getattr(exc, "orig", None)
+    text = str(orig or exc).lower()
+    if isinstance(exc, OperationalError):
+        if type(orig).__module__.startswith("psycopg"):
+            return True  # the server cannot be reached, went away, or refused a connection
+        if any(w in text for w in ("locked", "busy", "unable to open", "disk i/o")):
+            return True
     code = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(getattr(exc, "orig", None), "pgcode", None)
     return code in {"40001", "40P01", "55P03", "57P01", "57P03", "08000", "08003", "08006"}

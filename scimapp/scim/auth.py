@@ -31,6 +31,7 @@ def authenticate():
     if token is None:
         raise _unauthorized("the token is not valid: it is unknown, revoked or expired", invalid=True)
     g.scim_token_id, g.scim_token_name = token.id, token.name
+    current_app.extensions["scim_rate_limit"].check(token.id)
     tokens.record_use(token, current_app.config["TOKEN_LAST_USED_INTERVAL"])
     if request.method in WRITE_METHODS:
         # Only now, with the token known good, do this request's transactions take the SQLite write lock first:
