@@ -19,6 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # Set to a PostgreSQL server URL (e.g. the one tools/pg_test_server.sh prints) to run the suite on PostgreSQL: every
 # test then gets a database of its own, copied from a template at the newest schema.
 TEST_PG = os.environ.get("SCIMAPP_TEST_DATABASE_URL", "")
+# Tests send requests far faster than an IdP does: no per-token rate limit unless a test configures one (for every
+# app the tests build, in-process or as a server, module-scoped fixtures included).
+os.environ["SCIMAPP_SCIM_RATE_LIMIT"] = ""
 DATA = Path(__file__).resolve().parent / "data"
 SCIM = "/scim/v2"
 SCIM_JSON = "application/scim+json; charset=utf-8"

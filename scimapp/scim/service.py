@@ -270,8 +270,9 @@ class Service:
         self._write_index(rid, {}, data)
         if items:
             member_rows.add(rid, items)
+        body = self.represent([row], Projection(self.rt))[0]  # inside the transaction: see _save
         self._commit(self._unique_label(data))
-        return Result(self.represent([row], Projection(self.rt))[0], row.version, self.location(rid))
+        return Result(body, row.version, self.location(rid))
 
     def replace(self, rid: str, body, if_match: str | None, projection: Projection) -> Result:
         """PUT (RFC 7644 §3.5.1): the body replaces every writable attribute; read-only ones are ignored."""
@@ -288,8 +289,7 @@ class Service:
         if self.is_group:
             items = data.pop("members", None) or []  # RFC 7644 §3.5.1: members not given are removed
             changed = (data != row.data) | (member_rows.replace(rid, items) > 0)
-        self._save(row, data, changed)
-        return Result(self.represent([row], projection)[0], row.version, self.location(rid))
+        return Result(self._save(row, data, changed, projection), row.version, self.location(rid))
 
     def patch(self, rid: str, body, if_match: str | None, projection: Projection | None) -> Result:
         """PATCH (RFC 7644 §3.5.2), all or nothing. Returns no body when ``projection`` is None."""
@@ -305,9 +305,7 @@ class Service:
         changed = result.data != row.data
         for change in result.member_changes:
             changed |= self._apply_member_change(rid, change) > 0
-        self._save(row, result.data, changed)
-        body_out = self.represent([row], projection)[0] if projection is not None else None
-        return Result(body_out, row.version, self.location(rid))
+        return Result(self._save(row, result.data, changed, projection), row.version, self.location(rid))
 
     def _apply_member_change(self, rid: str, change) -> int:
         if change.kind == "add":
@@ -321,7 +319,12 @@ class Service:
             return member_rows.remove_where(rid, terms)
         return member_rows.remove(rid, [member_rows.member_id(i) for i in change.items])
 
-    def _save(self, row, data: dict, changed: bool) -> None:
+    def _save(self, row, data: dict, changed: bool, projection: Projection | None) -> dict | None:
+        """Write the change and commit; returns the representation asked for.
+
+        The representation is built inside the write transaction, before the commit: built after it, a new
+        transaction would begin (on SQLite with the write lock, as the request writes) and could fail after the
+        change was already committed, answering an error for a write that happened."""
         if changed:
             old = row.data
             self._write_index(row.id, old, data)
@@ -330,7 +333,15 @@ class Service:
             row.data = data
             row.version += 1
             row.updated_at = utcnow()
+        try:
+            db.session.flush()
+        except IntegrityError:
+            db.session.rollback()
+            raise ScimError(409, f"{self._unique_label(data)} is already taken by another {self.rt.name}",
+                            "uniqueness") from None
+        body = self.represent([row], projection)[0] if projection is not None else None
         self._commit(self._unique_label(data))
+        return body
 
     def _check_version(self, row, if_match: str | None) -> None:
         """RFC 7644 §3.14: If-Match must name the current version (or be ``*``)."""
