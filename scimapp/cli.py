@@ -1,4 +1,4 @@
-"""``flask --app app …`` commands: ``token create|list|revoke``."""
+"""``flask --app app …`` commands: ``token create|list|revoke``, ``backup``, ``restore`` (and Flask-Migrate's ``db``)."""
 from __future__ import annotations
 
 import click
@@ -64,6 +64,46 @@ def revoke_token(name_or_id: str) -> None:
         click.echo(f"Token {token.name!r} (id {token.id}) was already revoked.")
 
 
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False))
+def backup_command(path: str) -> None:
+    """Copy the SQLite database to PATH while the server runs, and check the copy."""
+    from . import audit, backup
+    from .extensions import db
+    try:
+        result = backup.backup(current_app.config["SQLALCHEMY_DATABASE_URI"], path,
+                               current_app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    audit.record("backup", "cli", path, f"integrity check: {result}")
+    db.session.commit()
+    click.echo(f"Backed up to {path} (integrity check: {result}).")
+
+
+@click.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False, exists=True))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def restore_command(path: str, yes: bool) -> None:
+    """Replace the database's contents with the backup at PATH (safe while the server runs)."""
+    from . import audit, backup
+    from .extensions import db
+    from .schema_upgrade import upgrade_to_head
+    if not yes:
+        click.confirm("Everything written since the backup will be lost. Restore?", abort=True)
+    db.session.remove()
+    db.engine.dispose()
+    try:
+        backup.restore(current_app.config["SQLALCHEMY_DATABASE_URI"], path, current_app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    upgrade_to_head()  # a backup from an older version is brought up to this version's schema
+    audit.record("restore", "cli", path)
+    db.session.commit()
+    click.echo(f"Restored from {path}.")
+
+
 def register(app: Flask) -> None:
     """Attach the command groups to the app."""
     app.cli.add_command(token_cli)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
