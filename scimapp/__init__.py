@@ -87,6 +87,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     for blueprint in (main_bp, auth_bp, setup_bp, admin_bp):
         app.register_blueprint(blueprint)
     app.session_interface = _SessionInterface()
+    from .requestlog import install as install_request_log
+    install_request_log(app)
 
     @app.context_processor
     def _setup_state():
@@ -185,9 +187,15 @@ def _instance_secret(path: Path) -> str:
 
 
 def _configure_logging(app: Flask) -> None:
+    from .requestlog import JsonFormatter
     level = getattr(logging, str(app.config["LOG_LEVEL"]).upper(), logging.INFO)
-    if not logging.getLogger().handlers:  # before app.logger exists, so Flask adds no second handler
+    root = logging.getLogger()
+    if not root.handlers:  # before app.logger exists, so Flask adds no second handler
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if str(app.config["LOG_FORMAT"]).lower() == "json":
+            for handler in root.handlers:
+                handler.setFormatter(JsonFormatter())
+    logging.getLogger("scimapp.requests").setLevel(level)
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))  # one line per migration step is noise
     from flask.logging import default_handler
     app.logger.removeHandler(default_handler)
@@ -225,7 +233,10 @@ def _register_errors(app: Flask) -> None:
             app.logger.warning("database busy: %s", exc.__class__.__name__)
             err = ScimError(503, "the database is busy; retry shortly", headers={"Retry-After": "5"})
         else:
-            app.logger.exception("unexpected error on %s %s", request.method, request.path)
+            from flask import g
+            from .requestlog import safe
+            app.logger.exception("unexpected error on %s %s [%s]", request.method, safe(request.path),
+                                 g.get("request_id", "-"))
             err = ScimError(500, "internal error; the server log has the details")
         if in_scim():
             return render_scim(err)

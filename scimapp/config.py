@@ -51,6 +51,8 @@ DEFAULTS: dict[str, object] = {
     "AUTO_MIGRATE": True,
     # Log level of the app's own logger: DEBUG, INFO, WARNING, ERROR.
     "LOG_LEVEL": "INFO",
+    # "text", or "json" for one JSON object per log line (for log collectors).
+    "LOG_FORMAT": "text",
     # Session signing key. Leave empty: a random key is generated into <instance>/secret_key on first start.
     "SECRET_KEY": "",
     # --- Admin sign-in with OpenID Connect (an app registration of its own, separate from SCIM provisioning).

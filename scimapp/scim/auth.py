@@ -1,8 +1,6 @@
 """Bearer-token check before every SCIM request (RFC 6750). Session cookies are never consulted here."""
 from __future__ import annotations
 
-import time
-
 from flask import current_app, g, request
 
 from .. import tokens
@@ -23,7 +21,6 @@ def _unauthorized(detail: str, invalid: bool) -> ScimError:
 @bp.before_request
 def authenticate():
     """Resolve ``Authorization: Bearer <token>`` to an active token, or answer 401."""
-    g.scim_started = time.perf_counter()
     scheme, _, secret = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise _unauthorized("send the SCIM token as 'Authorization: Bearer <token>'", invalid=False)

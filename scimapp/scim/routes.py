@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 from flask import current_app, g, request
 from werkzeug.exceptions import HTTPException
 
+from ..requestlog import safe
 from ..urls import tenant_url
 from . import bp, bulk, discovery
 from .errors import MEDIA_TYPE, ScimError, bad_request, not_found, render as render_error
@@ -33,11 +33,6 @@ def scim_json(body, status: int = 200, headers: dict | None = None):
     for k, v in (headers or {}).items():
         resp.headers[k] = v
     return resp
-
-
-def loggable(text: str) -> str:
-    """Text safe for a log line: control characters escaped, so a request cannot forge lines."""
-    return json.dumps(str(text), ensure_ascii=False)[1:-1]
 
 
 def arg(name: str) -> str | None:
@@ -117,8 +112,8 @@ def list_params() -> ListParams:
 def one(result, status: int = 200):
     """A single-resource response with its ETag (and Location on 201)."""
     if result.ignored:
-        current_app.logger.warning("SCIM %s %s: ignored %s", request.method, loggable(request.path),
-                                   loggable("; ".join(result.ignored)[:2000]))
+        current_app.logger.warning("SCIM %s %s: ignored %s", request.method, safe(request.path),
+                                   safe("; ".join(result.ignored)[:2000]))
     headers = {"ETag": etag(result.version)}
     if status == 204:
         return scim_json(None, 204, headers)
@@ -279,15 +274,6 @@ def _scim_error(err: ScimError):
     from ..extensions import db
     db.session.rollback()
     return render_error(err)
-
-
-@bp.after_request
-def _log(response):
-    started = g.get("scim_started")
-    elapsed = (time.perf_counter() - started) * 1000 if started else 0.0
-    current_app.logger.info("SCIM %s %s -> %s in %.1f ms (token %s)", request.method, loggable(request.path),
-                            response.status_code, elapsed, loggable(g.get("scim_token_name", "-")))
-    return response
 
 
 def http_error_as_scim(exc: HTTPException) -> ScimError:

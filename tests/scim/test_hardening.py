@@ -179,9 +179,39 @@ def test_pathless_patch_may_wrap_core_attributes_in_their_urn(scim):
 def test_requests_cannot_forge_log_lines(scim, caplog):
     caplog.set_level(logging.INFO)
     scim.client.get("/scim/v2/Users%0a2026-01-01 INFO scimapp: SCIM DELETE /scim/v2/Users/all -> 204")
-    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("SCIM ")]
+    lines = [r.getMessage() for r in caplog.records if r.name == "scimapp.requests"]
     assert lines and all("\n" not in line for line in lines)
     assert any("\\n2026-01-01" in line for line in lines)
+
+
+def test_every_request_gets_an_id_in_its_response_and_its_log_line(scim, caplog):
+    caplog.set_level(logging.INFO)
+    r = scim.get("/Users")
+    request_id = r.headers["X-Request-ID"]
+    assert len(request_id) == 16
+    line = next(rec for rec in caplog.records if rec.name == "scimapp.requests")
+    assert request_id in line.getMessage() and line.fields["request_id"] == request_id
+    assert line.fields["status"] == 200 and line.fields["token"] == "pytest" and line.fields["method"] == "GET"
+    assert scim.get("/Users").headers["X-Request-ID"] != request_id
+
+
+def test_json_log_lines_never_hold_tokens_or_queries(tmp_path):
+    """LOG_FORMAT=json writes one JSON object per line; no token, Authorization header or filter value in it."""
+    from ..conftest import LiveServer
+    server = LiveServer(tmp_path / "instance", env={"SCIMAPP_LOG_FORMAT": "json"}).start()
+    try:
+        token = server.token("json")
+        r = requests.get(server.base + "/Users", params={"filter": 'userName eq "private.person@example.org"'},
+                         headers={"Authorization": f"Bearer {token}", "X-Request-ID": "from-client"}, timeout=10)
+        assert r.status_code == 200 and r.headers["X-Request-ID"] != "from-client"  # no TRUST_PROXY: ours
+    finally:
+        server.stop()
+    output = server.log_path.read_text()
+    records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    request_lines = [rec for rec in records if rec.get("event") == "request"]
+    assert any(rec["path"] == "/scim/v2/Users" and rec["status"] == 200 and rec["token"] == "json"
+               and rec["request_id"] == r.headers["X-Request-ID"] for rec in request_lines)
+    assert token not in output and token[5:20] not in output and "private.person" not in output
 
 
 def test_database_errors_in_the_log_do_not_show_values(app):
