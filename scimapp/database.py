@@ -1,7 +1,7 @@
 """Engine set-up and transaction rules for SQLite and PostgreSQL.
 
 SQLite: WAL journal (readers never block the writer), foreign keys on, a busy timeout, and write requests open
-their transaction with ``BEGIN IMMEDIATE``. Without that, a transaction that reads and then writes can fail at
+their transaction with ``BEGIN IMMEDIATE`` (read requests open none: each of their SELECTs stands alone). Without that, a transaction that reads and then writes can fail at
 once with "database is locked" when another writer committed in between (no busy wait applies to that case).
 PostgreSQL needs none of this; read-modify-write paths lock their row with ``SELECT … FOR UPDATE`` instead.
 """
@@ -16,6 +16,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 # True while the current request intends to write: SQLite then begins with BEGIN IMMEDIATE.
 write_intent: contextvars.ContextVar[bool] = contextvars.ContextVar("scimapp_write_intent", default=False)
+# True while the current request only reads (SCIM GET): SQLite then opens no transaction at all.
+read_only: contextvars.ContextVar[bool] = contextvars.ContextVar("scimapp_read_only", default=False)
 
 
 def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
@@ -44,7 +46,13 @@ def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
+        # Writing requests take the write lock up front. SCIM reads open no transaction at all: each SELECT then
+        # reads the latest committed state on its own (WAL), and a request saves a BEGIN/COMMIT round. Everything
+        # else (admin pages, commands) gets an ordinary transaction.
+        if write_intent.get():
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif not read_only.get():
+            conn.exec_driver_sql("BEGIN")
 
 
 @contextmanager

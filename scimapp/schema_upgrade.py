@@ -36,8 +36,14 @@ def current_revisions() -> frozenset:
 
 def upgrade_to_head() -> bool:
     """Upgrade when the database is behind; True when something was done."""
-    if current_revisions() == head_revisions():
+    current = current_revisions()
+    if current == head_revisions():
         return False
+    if not current:
+        from sqlalchemy import inspect
+        if "scim_users" in inspect(db.engine).get_table_names():
+            raise RuntimeError("the database has scimapp's tables but no migration history (it was made by a "
+                               "pre-release build); back it up and start from a new database")
     from flask_migrate import upgrade
     if db.engine.dialect.name == "postgresql":
         with db.engine.connect() as conn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import current_app, g, request
 
 from .. import tokens
-from ..database import write_intent
+from ..database import read_only, write_intent
 from ..extensions import db
 from . import bp
 from .errors import ScimError
@@ -21,6 +21,8 @@ def _unauthorized(detail: str, invalid: bool) -> ScimError:
 @bp.before_request
 def authenticate():
     """Resolve ``Authorization: Bearer <token>`` to an active token, or answer 401."""
+    if request.method in ("GET", "HEAD"):
+        g.scim_read_reset = read_only.set(True)  # see database.configure_engine
     scheme, _, secret = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise _unauthorized("send the SCIM token as 'Authorization: Bearer <token>'", invalid=False)
@@ -42,3 +44,6 @@ def _end_write_intent(_exc):
     reset = g.pop("scim_write_reset", None)
     if reset is not None:
         write_intent.reset(reset)
+    reset = g.pop("scim_read_reset", None)
+    if reset is not None:
+        read_only.reset(reset)

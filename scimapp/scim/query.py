@@ -78,6 +78,22 @@ class Compiler:
         except PathError as exc:
             raise bad_request(f"invalid filter: {exc}", "invalidFilter") from None
 
+    def column_equality(self, node: Node):
+        """``(column, key)`` when the filter is one ``eq`` on a dedicated text column (Entra's and Okta's lookups:
+        ``userName eq``, ``externalId eq``, ``displayName eq``, ``id eq``), so a prepared statement can serve it."""
+        if not isinstance(node, Compare) or node.op != "eq" or not isinstance(node.value, str):
+            return None
+        try:
+            r = resolve(self.rt, node.path)
+        except PathError:
+            return None
+        if r.extension or r.attr is None or r.sub is not None or r.attr.type != "string":
+            return None
+        column = self.m.columns.get(r.attr.name.lower())
+        if column is None:
+            return None
+        return column, condition(r.attr, "eq", node.value).key
+
     # ------------------------------------------------------------------ structure
     def _node(self, node: Node):
         if isinstance(node, And):
