@@ -21,8 +21,8 @@ def _unauthorized(detail: str, invalid: bool) -> ScimError:
 @bp.before_request
 def authenticate():
     """Resolve ``Authorization: Bearer <token>`` to an active token, or answer 401."""
-    if request.method in ("GET", "HEAD"):
-        g.scim_read_reset = read_only.set(True)  # see database.configure_engine
+    # The token check only reads: no transaction for it (see database.configure_engine); SCIM GETs stay that way.
+    g.scim_read_reset = read_only.set(True)
     scheme, _, secret = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise _unauthorized("send the SCIM token as 'Authorization: Bearer <token>'", invalid=False)
@@ -36,6 +36,7 @@ def authenticate():
         # Only now, with the token known good, do this request's transactions take the SQLite write lock first:
         # unauthenticated writes never compete for it.
         db.session.commit()
+        read_only.reset(g.pop("scim_read_reset"))
         g.scim_write_reset = write_intent.set(True)
 
 

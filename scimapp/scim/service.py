@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -100,6 +101,17 @@ def search_all(services: list[Service], params: ListParams) -> dict:
 _PREPARED: dict = {}
 
 
+def prepared_index_delete(table):
+    """DELETE of one filter-index row by its key, built once per table."""
+    key = (table.name, "index_delete")
+    stmt = _PREPARED.get(key)
+    if stmt is None:
+        c = table.c
+        stmt = _PREPARED[key] = delete(table).where(c.resource_id == bindparam("rid"), c.attr == bindparam("a"),
+                                                    c.idx == bindparam("i"), c.sub == bindparam("s"))
+    return stmt
+
+
 def prepared(model, kind: str, column=None):
     """Statements built once and reused with bound values: building a statement and its cache key costs more
     than running it, and these serve most of an IdP's traffic (GET by id, single-equality lookups)."""
@@ -178,10 +190,13 @@ class Service:
         after = index_rows(self.rt, new, self.m.skip)
         gone = [k for k, v in before.items() if after.get(k) != v]
         fresh = [k for k, v in after.items() if before.get(k) != v]
-        for attr, idx, sub in gone:
-            db.session.execute(delete(V).where(V.resource_id == rid, V.attr == attr, V.idx == idx, V.sub == sub))
-        if fresh:
-            db.session.execute(insert(V), [
+        table = V.__table__
+        conn = db.session.connection()
+        if gone:
+            conn.execute(prepared_index_delete(table), [
+                {"rid": rid, "a": a, "i": i, "s": s} for a, i, s in gone])
+        if fresh:  # one executemany (Core, every column given, so the rows are not split by which values are null)
+            conn.execute(insert(table), [
                 {"resource_id": rid, "attr": a, "idx": i, "sub": s, "key": after[(a, i, s)][0],
                  "num": after[(a, i, s)][1]} for a, i, s in fresh])
 
@@ -200,10 +215,14 @@ class Service:
                 "lastModified": format_datetime(row.updated_at), "location": self.location(row.id),
                 "version": etag(row.version)}
 
-    def represent(self, rows: list, projection: Projection) -> list[dict]:
-        """Representations of rows, computed attributes fetched for the whole page at once."""
+    def represent(self, rows: list, projection: Projection, computed_known: bool = False) -> list[dict]:
+        """Representations of rows, computed attributes fetched for the whole page at once (not at all when
+        ``computed_known``: the caller knows they are empty)."""
         extra: dict[str, list[dict]] = {}
-        if self.is_group and projection.includes(self.rt.core.attr("members")):
+        name = ""
+        if computed_known:
+            pass
+        elif self.is_group and projection.includes(self.rt.core.attr("members")):
             extra = member_rows.members_of([r.id for r in rows], self.base_url)
             name = "members"
         elif not self.is_group and projection.includes(self.rt.core.attr("groups")):
@@ -285,11 +304,10 @@ class Service:
         items = (data.pop("members", None) or []) if self.is_group else []
         now = utcnow()
         rid = str(uuid.uuid4())
-        row = self.model(id=rid, created_at=now, updated_at=now, version=1, data=data,
-                         created_by_token_id=token_id, **self._columns(data))
-        db.session.add(row)
-        try:
-            db.session.flush()
+        row = SimpleNamespace(id=rid, created_at=now, updated_at=now, version=1, data=data,
+                              created_by_token_id=token_id, **self._columns(data))
+        try:  # a Core insert: the ORM's unit of work costs more than the insert for this one row
+            db.session.connection().execute(insert(self.model.__table__), [vars(row)])
         except IntegrityError:
             db.session.rollback()
             raise ScimError(409, f"{self._unique_label(data)} is already taken by another {self.rt.name}",
@@ -297,7 +315,8 @@ class Service:
         self._write_index(rid, {}, data)
         if items:
             member_rows.add(rid, items)
-        body = self.represent([row], Projection(self.rt))[0]  # inside the transaction: see _save
+        # Built inside the transaction (see _save); a new user is in no group yet, so that query is skipped.
+        body = self.represent([row], Projection(self.rt), computed_known=not self.is_group)[0]
         self._commit(self._unique_label(data))
         return Result(body, row.version, self.location(rid))
 

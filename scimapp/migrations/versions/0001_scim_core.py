@@ -56,7 +56,6 @@ def upgrade():
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('scim_groups', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_scim_groups_created_by_token_id'), ['created_by_token_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_scim_groups_display_name_key'), ['display_name_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_scim_groups_external_id'), ['external_id'], unique=False)
         batch_op.create_index('ix_scim_groups_order', ['created_at', 'id'], unique=False)
@@ -80,7 +79,6 @@ def upgrade():
     sa.UniqueConstraint('user_name_key')
     )
     with op.batch_alter_table('scim_users', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_scim_users_created_by_token_id'), ['created_by_token_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_scim_users_display_name_key'), ['display_name_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_scim_users_external_id'), ['external_id'], unique=False)
         batch_op.create_index('ix_scim_users_order', ['created_at', 'id'], unique=False)
@@ -109,7 +107,7 @@ def upgrade():
     )
     with op.batch_alter_table('scim_group_values', schema=None) as batch_op:
         batch_op.create_index('ix_scim_group_values_key', ['attr', 'sub', 'key', 'resource_id'], unique=False)
-        batch_op.create_index('ix_scim_group_values_num', ['attr', 'sub', 'num', 'resource_id'], unique=False)
+        batch_op.create_index('ix_scim_group_values_num', ['attr', 'sub', 'num', 'resource_id'], unique=False, sqlite_where=sa.text('num IS NOT NULL'), postgresql_where=sa.text('num IS NOT NULL'))
 
     op.create_table('scim_user_values',
     sa.Column('resource_id', sa.String(length=36).with_variant(sa.VARCHAR(length=36, collation='C'), 'postgresql'), nullable=False),
@@ -123,7 +121,7 @@ def upgrade():
     )
     with op.batch_alter_table('scim_user_values', schema=None) as batch_op:
         batch_op.create_index('ix_scim_user_values_key', ['attr', 'sub', 'key', 'resource_id'], unique=False)
-        batch_op.create_index('ix_scim_user_values_num', ['attr', 'sub', 'num', 'resource_id'], unique=False)
+        batch_op.create_index('ix_scim_user_values_num', ['attr', 'sub', 'num', 'resource_id'], unique=False, sqlite_where=sa.text('num IS NOT NULL'), postgresql_where=sa.text('num IS NOT NULL'))
 
 
 
@@ -147,7 +145,6 @@ def downgrade():
         batch_op.drop_index('ix_scim_users_order')
         batch_op.drop_index(batch_op.f('ix_scim_users_external_id'))
         batch_op.drop_index(batch_op.f('ix_scim_users_display_name_key'))
-        batch_op.drop_index(batch_op.f('ix_scim_users_created_by_token_id'))
 
     op.drop_table('scim_users')
     with op.batch_alter_table('scim_groups', schema=None) as batch_op:
@@ -155,7 +152,6 @@ def downgrade():
         batch_op.drop_index('ix_scim_groups_order')
         batch_op.drop_index(batch_op.f('ix_scim_groups_external_id'))
         batch_op.drop_index(batch_op.f('ix_scim_groups_display_name_key'))
-        batch_op.drop_index(batch_op.f('ix_scim_groups_created_by_token_id'))
 
     op.drop_table('scim_groups')
     op.drop_table('scim_tokens')
