@@ -79,7 +79,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .scim.attributes import Registry, extensions_from_config
 
     oauth.init_app(app)
+    from .activity import Recorder
     from .ratelimit import TokenRateLimit
+    app.extensions["scim_activity"] = Recorder(app)
     app.extensions["scim_registry"] = Registry(*extensions_from_config(app.config["SCIM_EXTENSIONS"]))
     app.extensions["scim_rate_limit"] = TokenRateLimit(app.config["SCIM_RATE_LIMIT"], app.config["RATE_LIMIT_STORAGE"])
     app.register_blueprint(scim_bp)

@@ -183,3 +183,38 @@ class AppSetting(db.Model):
     value: Mapped[dict] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     updated_by: Mapped[str | None] = mapped_column(String(255))
+
+
+class ScimActivity(db.Model):
+    """One SCIM request as the sync-activity view shows it (written in batches, see ``activity.py``).
+
+    ``changes`` lists what a successful write changed (attribute names, member counts), which makes the change
+    history of a user or group. No request body is kept unless an admin turned on body capture for errors."""
+
+    __tablename__ = "scim_activity"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    hour: Mapped[int] = mapped_column(Integer)  # hours since 1970-01-01 UTC: the chart's buckets, on any database
+    token_id: Mapped[int | None] = mapped_column(Integer)
+    token_name: Mapped[str | None] = mapped_column(String(100))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(500))
+    resource_type: Mapped[str | None] = mapped_column(String(20))
+    resource_id: Mapped[str | None] = mapped_column(ID)
+    status: Mapped[int] = mapped_column(Integer)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    scim_type: Mapped[str | None] = mapped_column(String(40))
+    detail: Mapped[str | None] = mapped_column(Text)
+    changes: Mapped[list | None] = mapped_column(JSON)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    client: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[str | None] = mapped_column(Text)  # only for errors, only when capture is on
+
+    __table_args__ = (
+        Index("ix_scim_activity_at", "at"),
+        Index("ix_scim_activity_status_at", "status", "at"),
+        Index("ix_scim_activity_token_at", "token_id", "at"),
+        Index("ix_scim_activity_resource", "resource_id", "at"),
+        Index("ix_scim_activity_hour", "hour"),
+    )

@@ -58,13 +58,43 @@ def _ancestors(group_id: str) -> set[str]:
     return set(db.session.scalars(select(up.c.gid)))
 
 
-def add(group_id: str, items: list[dict]) -> int:
-    """Add members (each ``{"value": id, "display"?: …}``); returns how many rows were new."""
+class Delta:
+    """What member changes did in the end: ids added and ids removed, net of each other. An id removed and added
+    back in one PATCH is no change when its stored ``display`` came back the same, and a change otherwise."""
+
+    def __init__(self):
+        self.net: dict[str, int] = {}
+        self._removed_display: dict[str, str | None] = {}
+
+    def added(self, rows) -> None:
+        for mid, display in rows:
+            if self.net.get(mid) == -1:
+                if self._removed_display.pop(mid, None) == display:
+                    del self.net[mid]
+                else:
+                    self.net[mid] = 0  # re-added with another display: changed, neither new nor gone
+            else:
+                self.net[mid] = 1
+
+    def removed(self, rows) -> None:
+        for mid, display in rows:
+            if self.net.get(mid) == 1:
+                del self.net[mid]
+            else:
+                self.net[mid] = -1
+                self._removed_display[mid] = display
+
+    def __len__(self) -> int:
+        return len(self.net)
+
+
+def add(group_id: str, items: list[dict], delta: Delta) -> None:
+    """Add members (each ``{"value": id, "display"?: …}``), recording the new ones in ``delta``."""
     wanted: dict[str, dict] = {}
     for item in items:
         wanted.setdefault(member_id(item), item)
     if not wanted:
-        return 0
+        return
     types = member_types(list(wanted))
     for missing in [i for i in wanted if i not in types]:
         # Skipped, not refused: one stale id (a user deleted here) must not block a whole batch of membership
@@ -72,7 +102,7 @@ def add(group_id: str, items: list[dict]) -> int:
         note_ignored(f"member {shown(missing)} (no User or Group has this id)")
         del wanted[missing]
     if not wanted:
-        return 0
+        return
     nested = [i for i, t in types.items() if t == "Group"]
     if group_id in nested:
         raise bad_request("a group cannot be a member of itself")
@@ -84,41 +114,41 @@ def add(group_id: str, items: list[dict]) -> int:
              "display": item.get("display") if isinstance(item.get("display"), str) else None}
             for mid, item in wanted.items()]
     insert = sqlite_insert if db.session.get_bind().dialect.name == "sqlite" else pg_insert
-    inserted = 0
     for chunk in _chunks(rows):
-        # RETURNING counts what was really new (rowcount of a multi-row insert is not reliable across drivers).
-        stmt = insert(ScimGroupMember.__table__).values(chunk).on_conflict_do_nothing().returning(_GM.member_id)
-        inserted += len(db.session.connection().execute(stmt).all())
-    return inserted
+        # RETURNING names what was really new (rowcount of a multi-row insert is not reliable across drivers).
+        stmt = insert(ScimGroupMember.__table__).values(chunk).on_conflict_do_nothing().returning(
+            _GM.member_id, _GM.display)
+        delta.added(db.session.connection().execute(stmt).all())
 
 
-def remove(group_id: str, ids: list[str]) -> int:
-    """Remove the listed members; ids that are not members are ignored. Returns rows deleted."""
-    removed = 0
+def _delete(group_id: str, terms, delta: Delta) -> None:
+    stmt = delete(ScimGroupMember.__table__).where(_GM.group_id == group_id, *terms).returning(
+        _GM.member_id, _GM.display)
+    delta.removed(db.session.connection().execute(stmt).all())
+
+
+def remove(group_id: str, ids: list[str], delta: Delta) -> None:
+    """Remove the listed members; ids that are not members are ignored."""
     for chunk in _chunks(list(dict.fromkeys(ids))):
-        result = db.session.execute(delete(ScimGroupMember).where(
-            ScimGroupMember.group_id == group_id, ScimGroupMember.member_id.in_(chunk)))
-        removed += result.rowcount or 0
-    return removed
+        _delete(group_id, [_GM.member_id.in_(chunk)], delta)
 
 
-def remove_where(group_id: str, terms) -> int:
+def remove_where(group_id: str, terms, delta: Delta) -> None:
     """Remove the members matching compiled filter terms (``query.Compiler.member_terms``)."""
-    result = db.session.execute(delete(ScimGroupMember).where(ScimGroupMember.group_id == group_id, terms)
-                                .execution_options(synchronize_session=False))
-    return result.rowcount or 0
+    _delete(group_id, [terms], delta)
 
 
-def replace(group_id: str, items: list[dict]) -> int:
-    """Make the members exactly ``items``: removes and adds only the difference. Returns rows changed."""
-    current = set(db.session.scalars(select(ScimGroupMember.member_id).where(ScimGroupMember.group_id == group_id)))
+def replace(group_id: str, items: list[dict], delta: Delta) -> None:
+    """Make the members exactly ``items``: removes and adds only the difference."""
+    current = set(db.session.connection().execute(select(_GM.member_id).where(_GM.group_id == group_id)).scalars())
     wanted = {member_id(i) for i in items}
-    return remove(group_id, sorted(current - wanted)) + add(group_id, [i for i in items if i["value"] not in current])
+    remove(group_id, sorted(current - wanted), delta)
+    add(group_id, [i for i in items if i["value"] not in current], delta)
 
 
-def clear(group_id: str) -> int:
+def clear(group_id: str, delta: Delta) -> None:
     """Remove every member of a group."""
-    return db.session.execute(delete(ScimGroupMember).where(ScimGroupMember.group_id == group_id)).rowcount or 0
+    _delete(group_id, [], delta)
 
 
 def groups_containing(member_id: str):

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 from flask import current_app, g, request
 from werkzeug.exceptions import HTTPException
 
+from ..activity import MAX_BODY, hour_of
 from ..requestlog import safe
 from ..urls import tenant_url
 from . import bp, bulk, discovery
 from .errors import MEDIA_TYPE, ScimError, bad_request, not_found, render as render_error
 from .schemas import Projection
 from .service import ListParams, Service, etag, etag_matches, search_all
-from .values import shown
+from .values import shown, utcnow
 
 DISCOVERY = {"serviceproviderconfig", "resourcetypes", "schemas"}
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -71,7 +73,7 @@ def clamp_int(raw, name: str) -> int:
 
 def json_body():
     """The request body as JSON, whatever the declared media type; 400 invalidSyntax when it is not JSON."""
-    raw = request.get_data(cache=False)
+    raw = request.get_data(cache=True)  # kept for the request: an error's body may be captured for the admin
     if not raw.strip():
         raise bad_request("the request needs a JSON body", "invalidSyntax")
     try:
@@ -217,7 +219,9 @@ def collection(segment: str):
     if reading():
         return scim_json(service.list(list_params()))
     if request.method == "POST":
-        return one(service.create(json_body(), g.scim_token_id), 201)
+        result = service.create(json_body(), g.scim_token_id)
+        g.scim_resource = (service.rt.name, result.body["id"], result.changes)
+        return one(result, 201)
     if request.method == "OPTIONS":
         return options("GET, HEAD, POST, OPTIONS")
     raise method_not_allowed("GET, HEAD, POST, OPTIONS")
@@ -246,21 +250,26 @@ def resource(segment: str, rid: str):
             raise method_not_allowed("POST, OPTIONS")
         return scim_json(service.list(search_params(json_body())))
     if_match = request.headers.get("If-Match")
+    g.scim_resource = (service.rt.name, rid, None)
     if reading():
         result = service.get(rid, projection(service))
         if etag_matches(request.headers.get("If-None-Match"), result.version):
             return scim_json(None, 304, {"ETag": etag(result.version)})
         return one(result)
     if request.method == "PUT":
-        return one(service.replace(rid, json_body(), if_match, projection(service)))
+        result = service.replace(rid, json_body(), if_match, projection(service))
+        g.scim_resource = (service.rt.name, rid, result.changes)
+        return one(result)
     if request.method == "PATCH":
         # Group PATCH answers 204 (Entra's guidance: a 50k-member group is not serialised per change) unless the
         # client asks for attributes; User PATCH answers 200 with the resource (RFC 7644 §3.5.2).
         wanted = projection(service, always=not service.is_group)
         result = service.patch(rid, json_body(), if_match, wanted)
+        g.scim_resource = (service.rt.name, rid, result.changes)
         return one(result, 200 if result.body is not None else 204)
     if request.method == "DELETE":
         service.delete(rid, if_match)
+        g.scim_resource = (service.rt.name, rid, ["deleted"])
         return scim_json(None, 204)
     if request.method == "OPTIONS":
         return options("GET, HEAD, PUT, PATCH, DELETE, OPTIONS")
@@ -274,6 +283,31 @@ def _scim_error(err: ScimError):
     from ..extensions import db
     db.session.rollback()
     return render_error(err)
+
+
+@bp.after_request
+def _record_activity(response):
+    """Queue this request for the sync-activity pages (see scimapp/activity.py); no database work here."""
+    recorder = current_app.extensions["scim_activity"]
+    now = utcnow()
+    kind, rid, changes = g.get("scim_resource", (None, None, None))
+    started = g.get("request_started")
+    entry = {"at": now, "hour": hour_of(now), "token_id": g.get("scim_token_id"),
+             "token_name": g.get("scim_token_name"), "method": request.method, "path": request.path[:500],
+             "resource_type": kind, "resource_id": rid[:36] if rid else None, "status": response.status_code,
+             "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else 0.0,
+             "scim_type": None, "detail": None, "changes": changes if response.status_code < 300 else None,
+             "request_id": g.get("request_id"), "client": (request.remote_addr or "")[:64] or None, "body": None}
+    if response.status_code >= 400:
+        try:
+            error = json.loads(response.get_data())
+            entry["scim_type"], entry["detail"] = error.get("scimType"), str(error.get("detail", ""))[:2000]
+        except (ValueError, AttributeError):
+            pass
+        if g.get("scim_token_id") and recorder.settings()["capture_error_bodies"]:
+            entry["body"] = request.get_data(cache=True).decode("utf-8", "replace")[:MAX_BODY] or None
+    recorder.record(entry)
+    return response
 
 
 def http_error_as_scim(exc: HTTPException) -> ScimError:

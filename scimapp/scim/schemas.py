@@ -213,6 +213,20 @@ def check_required(rt: ResourceType, data: dict) -> None:
                 raise bad_request(f"{attr.name} is required")
 
 
+def describe_changes(rt: ResourceType, old: dict, new: dict) -> list[str]:
+    """The attributes that differ between two stored representations (for the change history), e.g.
+    ``["displayName", "emails", "EnterpriseUser.department"]``."""
+    out = []
+    for key in sorted(set(old) | set(new), key=str.lower):
+        ext = rt.extension(key) if _is_urn(key) else None
+        if ext is not None:
+            a, b = old.get(key) or {}, new.get(key) or {}
+            out += [f"{ext.name}.{k}" for k in sorted(set(a) | set(b), key=str.lower) if a.get(k) != b.get(k)]
+        elif old.get(key) != new.get(key):
+            out.append(key)
+    return out
+
+
 # --------------------------------------------------------------------------- filter index
 
 def attr_key(schema: Schema, attr: Attribute, rt: ResourceType) -> str:

@@ -20,7 +20,7 @@ from .errors import ScimError, bad_request, not_found
 from .filter import FilterError, parse_filter
 from .patch import apply_patch
 from .query import Compiler, mapping_for
-from .schemas import Projection, clean_resource, collecting_ignored, index_rows, render
+from .schemas import Projection, clean_resource, collecting_ignored, describe_changes, index_rows, render
 from .values import fold, format_datetime, shown, utcnow
 
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
@@ -34,6 +34,7 @@ class Result:
     version: int
     location: str | None = None
     ignored: list[str] = field(default_factory=list)  # unknown attributes and member ids that were skipped
+    changes: list[str] = field(default_factory=list)  # what a write changed, for the change history
 
 
 @dataclass
@@ -314,11 +315,11 @@ class Service:
                             "uniqueness") from None
         self._write_index(rid, {}, data)
         if items:
-            member_rows.add(rid, items)
+            member_rows.add(rid, items, member_rows.Delta())
         # Built inside the transaction (see _save); a new user is in no group yet, so that query is skipped.
         body = self.represent([row], Projection(self.rt), computed_known=not self.is_group)[0]
         self._commit(self._unique_label(data))
-        return Result(body, row.version, self.location(rid))
+        return Result(body, row.version, self.location(rid), changes=["created"])
 
     def replace(self, rid: str, body, if_match: str | None, projection: Projection) -> Result:
         """PUT (RFC 7644 §3.5.1): the body replaces every writable attribute; read-only ones are ignored."""
@@ -331,11 +332,11 @@ class Service:
         row = self._load(rid, for_update=True)
         self._check_version(row, if_match)
         data = clean_resource(self.rt, body)
-        changed = data != row.data
+        delta = member_rows.Delta()
         if self.is_group:
             items = data.pop("members", None) or []  # RFC 7644 §3.5.1: members not given are removed
-            changed = (data != row.data) | (member_rows.replace(rid, items) > 0)
-        return Result(self._save(row, data, changed, projection), row.version, self.location(rid))
+            member_rows.replace(rid, items, delta)
+        return self._result(row, data, len(delta), projection)
 
     def patch(self, rid: str, body, if_match: str | None, projection: Projection | None) -> Result:
         """PATCH (RFC 7644 §3.5.2), all or nothing. Returns no body when ``projection`` is None."""
@@ -348,22 +349,31 @@ class Service:
         row = self._load(rid, for_update=True)
         self._check_version(row, if_match)
         result = apply_patch(self.rt, row.data, body)
-        changed = result.data != row.data
+        delta = member_rows.Delta()
         for change in result.member_changes:
-            changed |= self._apply_member_change(rid, change) > 0
-        return Result(self._save(row, result.data, changed, projection), row.version, self.location(rid))
+            self._apply_member_change(rid, change, delta)
+        return self._result(row, result.data, len(delta), projection)
 
-    def _apply_member_change(self, rid: str, change) -> int:
+    def _result(self, row, data: dict, member_rows_changed: int, projection: Projection | None) -> Result:
+        """Save a replace or patch and describe what it changed."""
+        changes = describe_changes(self.rt, row.data, data)
+        if member_rows_changed:
+            changes.append(f"members ({member_rows_changed} added or removed)")
+        body = self._save(row, data, bool(changes), projection)
+        return Result(body, row.version, self.location(row.id), changes=changes)
+
+    def _apply_member_change(self, rid: str, change, delta) -> None:
         if change.kind == "add":
-            return member_rows.add(rid, change.items)
-        if change.kind == "replace":
-            return member_rows.replace(rid, change.items)
-        if change.kind == "clear":
-            return member_rows.clear(rid)
-        if change.filter is not None:
+            member_rows.add(rid, change.items, delta)
+        elif change.kind == "replace":
+            member_rows.replace(rid, change.items, delta)
+        elif change.kind == "clear":
+            member_rows.clear(rid, delta)
+        elif change.filter is not None:
             terms = Compiler(self.rt, db.session.get_bind().dialect.name).member_terms(change.filter)
-            return member_rows.remove_where(rid, terms)
-        return member_rows.remove(rid, [member_rows.member_id(i) for i in change.items])
+            member_rows.remove_where(rid, terms, delta)
+        else:
+            member_rows.remove(rid, [member_rows.member_id(i) for i in change.items], delta)
 
     def _save(self, row, data: dict, changed: bool, projection: Projection | None) -> dict | None:
         """Write the change and commit; returns the representation asked for.

@@ -1,0 +1,178 @@
+"""Sync activity: every SCIM request recorded for the admin pages, without slowing the SCIM API.
+
+A request only appends a small dict to an in-process buffer (no database work on the request's path, so reads stay
+reads). A background thread writes the buffer in one batch about once a second, in a short transaction of its
+own, and prunes rows older than the retention period about once an hour. If the database is busy, the batch is
+kept and written next time (at most ``MAX_BUFFER`` rows wait; beyond that the oldest are dropped and the log says
+so). Request bodies are never stored unless an admin turned on body capture for errors.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+import weakref
+from collections import deque
+from datetime import datetime, timedelta
+
+from flask import Flask
+from sqlalchemy import delete, insert, select
+
+from .database import intending_to_write, write_intent
+from .extensions import db
+from .models import AppSetting, ScimActivity
+from .scim.values import utcnow
+
+log = logging.getLogger("scimapp.activity")
+SETTINGS_KEY = "activity"
+DEFAULTS = {"capture_error_bodies": False, "retention_days": 30}
+MAX_BUFFER = 50_000
+MAX_BODY = 20_000  # characters of a captured body
+
+
+def hour_of(at: datetime) -> int:
+    """Hours since 1970-01-01 (UTC, naive datetimes): the chart's buckets, grouped the same on any database."""
+    return int((at - datetime(1970, 1, 1)).total_seconds() // 3600)
+
+
+_recorders: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
+_writer: threading.Thread | None = None
+_writer_lock = threading.Lock()
+INTERVAL = 1.0  # seconds between batches
+
+
+def _write_all() -> None:
+    """The one writer thread of the process: flushes every app's recorder about once a second."""
+    while True:
+        time.sleep(INTERVAL)
+        for rec in list(_recorders):
+            rec.tick()
+
+
+def _ensure_writer() -> None:
+    global _writer
+    with _writer_lock:
+        if _writer is None:
+            _writer = threading.Thread(target=_write_all, name="scimapp-activity", daemon=True)
+            _writer.start()
+            atexit.register(lambda: [rec.stop() for rec in list(_recorders)])
+
+
+class Recorder:
+    """An app's buffer of activity records (one writer thread per process serves every app)."""
+
+    def __init__(self, app: Flask):
+        self.app_ref = weakref.ref(app)
+        self.buffer: deque = deque()
+        self.lock = threading.Lock()
+        self.registered = False
+        self.last_prune = 0.0
+        self._settings = (0.0, dict(DEFAULTS))
+
+    # ------------------------------------------------------------------ the request side
+    def record(self, entry: dict) -> None:
+        """Queue one request's record (cheap: called on every SCIM request)."""
+        self.buffer.append(entry)
+        if len(self.buffer) > MAX_BUFFER:
+            dropped = 0
+            while len(self.buffer) > MAX_BUFFER:
+                self.buffer.popleft()
+                dropped += 1
+            log.warning("activity buffer full: dropped %d oldest records", dropped)
+        if not self.registered:
+            self.registered = True
+            _recorders.add(self)
+            _ensure_writer()
+
+    def settings(self) -> dict:
+        """Capture and retention settings, re-read from the database at most every 30 seconds.
+
+        Read on a connection of its own in a plain read transaction, so that a request holding (or waiting for) the
+        write lock does not take it again here; if the read fails, the last known settings stay in force."""
+        read_at, value = self._settings
+        if time.monotonic() - read_at > 30:
+            token = write_intent.set(False)
+            try:
+                with db.engine.connect() as conn:
+                    row = conn.execute(select(AppSetting.value).where(AppSetting.key == SETTINGS_KEY)).first()
+                value = {**DEFAULTS, **(row[0] if row else {})}
+            except Exception as exc:  # a busy or unreachable database: keep the last settings, retry next time
+                log.warning("could not read the activity settings (%s); keeping the last ones", type(exc).__name__)
+            finally:
+                write_intent.reset(token)
+            self._settings = (time.monotonic(), value)
+        return value
+
+    def forget_settings(self) -> None:
+        """Read the settings again on next use (after an admin changed them)."""
+        self._settings = (0.0, self._settings[1])
+
+    # ------------------------------------------------------------------ the writer
+    def tick(self) -> None:
+        """One round of the writer thread: write the buffer, prune about once an hour."""
+        app = self.app_ref()
+        if app is None or not self.buffer and time.monotonic() - self.last_prune < 3600:
+            return
+        try:
+            with app.app_context():
+                self.flush()
+                if time.monotonic() - self.last_prune > 3600:
+                    self.prune()
+        except Exception:  # never let the writer thread die; the records wait for the next round
+            log.exception("writing sync activity failed; will retry")
+
+    def stop(self) -> None:
+        """Write what is left (at exit)."""
+        app = self.app_ref()
+        if app is None or not self.buffer:
+            return
+        try:
+            with app.app_context():
+                self.flush()
+        except Exception:
+            log.exception("could not write the last sync activity records")
+
+    def flush(self) -> int:
+        """Write the buffered records in one transaction; returns how many were written."""
+        with self.lock:
+            rows = []
+            while self.buffer:
+                rows.append(self.buffer.popleft())
+        if not rows:
+            return 0
+        try:
+            with intending_to_write(), db.engine.begin() as conn:
+                conn.execute(insert(ScimActivity.__table__), rows)
+        except Exception:
+            with self.lock:  # put them back for the next round, oldest first
+                self.buffer.extendleft(reversed(rows))
+            raise
+        return len(rows)
+
+    def prune(self) -> int:
+        """Delete records older than the retention period."""
+        days = int(self.settings().get("retention_days") or DEFAULTS["retention_days"])
+        cutoff = utcnow() - timedelta(days=days)
+        with intending_to_write(), db.engine.begin() as conn:
+            removed = conn.execute(delete(ScimActivity.__table__).where(ScimActivity.at < cutoff)).rowcount
+        self.last_prune = time.monotonic()
+        if removed:
+            log.info("pruned %d sync activity records older than %d days", removed, days)
+        return removed or 0
+
+
+def save_settings(capture_error_bodies: bool, retention_days: int, actor: str) -> None:
+    """Store the capture and retention settings (the caller audits and commits)."""
+    row = db.session.get(AppSetting, SETTINGS_KEY)
+    value = {"capture_error_bodies": bool(capture_error_bodies), "retention_days": int(retention_days)}
+    if row is None:
+        db.session.add(AppSetting(key=SETTINGS_KEY, value=value, updated_at=utcnow(), updated_by=actor))
+    else:
+        row.value, row.updated_at, row.updated_by = value, utcnow(), actor
+
+
+def recorder() -> Recorder:
+    """This app's recorder."""
+    from flask import current_app
+    return current_app.extensions["scim_activity"]
