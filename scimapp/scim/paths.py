@@ -109,6 +109,54 @@ def check_value_filter(parent: Attribute, node: Node) -> None:
             condition(sub, node.op, node.value)
 
 
+# Sub-attributes a filter may name where the values are columns of a joined row rather than stored attributes:
+# Group.members and User.groups compare the membership table (query.Compiler._row_terms); meta's values are columns
+# or constants (query.Compiler._meta_constant), its version and location are computed when a resource is rendered.
+ROW_FILTERABLE = {("Group", "members"): {"value", "type"}, ("User", "groups"): {"value", "display", "type"}}
+META_FILTERABLE = {"resourceType", "created", "lastModified"}
+
+
+def check_filter_target(rt: ResourceType, r: Resolved, node: Node) -> None:
+    """Refuse what a filter may not name, identically for the SQL compiler and for ``evaluate``: value filters on
+    single values (``title[value eq "x"]``: filter ``title`` directly), ``meta`` as a whole and its computed
+    sub-attributes (version, location), and the sub-attributes the membership rows do not hold (``$ref``)."""
+    attr = r.attr
+    row_subs = ROW_FILTERABLE.get((rt.name, attr.name))
+    is_meta = attr.name == "meta" and not r.extension
+    if isinstance(node, ValuePath):
+        if r.sub is not None:
+            raise PathError(f"a value filter applies to an attribute, not to {r}")
+        if row_subs is None and not attr.is_complex and not attr.multi_valued:
+            raise PathError(f"{attr.name} is a single value: filter it directly")
+        allowed = row_subs if row_subs is not None else (META_FILTERABLE if is_meta else None)
+        if allowed is not None:
+            for leaf in _leaves(node.filter):
+                name = leaf.path.attr if leaf.path.sub is None else leaf.path.sub
+                if row_subs is not None and name.lower() == attr.name.lower() and leaf.path.sub is None:
+                    name = "value"  # members[members eq "x"] reads as members.value, as in query.py
+                sub = attr.sub(name) if attr.is_complex and leaf.path.sub is None else None
+                if sub is not None and sub.name not in allowed:
+                    raise PathError(f"{attr.name}.{sub.name} cannot be used in a filter")
+        return
+    if is_meta and (r.sub is None or r.sub.name not in META_FILTERABLE):
+        raise PathError(f"{r} cannot be used in a filter" if r.sub else "meta is complex: compare one of its "
+                        "sub-attributes (resourceType, created, lastModified)")
+    if row_subs is not None and r.sub is not None and r.sub.name not in row_subs:
+        raise PathError(f"{attr.name}.{r.sub.name} cannot be used in a filter")
+
+
+def _leaves(node: Node):
+    if isinstance(node, (And, Or)):
+        yield from _leaves(node.left)
+        yield from _leaves(node.right)
+    elif isinstance(node, Not):
+        yield from _leaves(node.expr)
+    elif isinstance(node, ValuePath):
+        raise PathError("value filters cannot be nested")
+    else:
+        yield node
+
+
 def resolve_relative(parent: Attribute, path: AttrPath) -> Attribute:
     """Resolve a path inside a value filter (``emails[type eq "work"]``): it names a sub-attribute of ``parent``."""
     if path.sub is not None or (path.uri and path.uri.lower() != parent.schema.lower()):
@@ -285,6 +333,7 @@ def evaluate(rt: ResourceType, node: Node, resource: dict) -> bool:
     if r.attr is None:
         raise PathError(f"{r} is a schema, not an attribute")
     check_filterable(r.target)
+    check_filter_target(rt, r, node)
     top = stored(resource, r)
     elements = [] if top is None else (top if isinstance(top, list) else [top])
     if isinstance(node, ValuePath):

@@ -19,8 +19,8 @@ from ..models import ScimGroup, ScimGroupMember, ScimGroupValue, ScimUser, ScimU
 from .attributes import Attribute, ResourceType
 from .errors import bad_request
 from .filter import And, Compare, Node, Not, Or, Present, ValuePath
-from .paths import (Condition, PathError, Resolved, check_filterable, check_value_filter, condition, implied_value, resolve,
-                    resolve_relative, sub_attribute)
+from .paths import (Condition, PathError, Resolved, check_filter_target, check_filterable, check_value_filter,
+                    condition, implied_value, resolve, resolve_relative, sub_attribute)
 from .schemas import attr_key
 from .values import parse_datetime, shown
 
@@ -106,6 +106,7 @@ class Compiler:
         if r.attr is None:
             raise PathError(f"{r} is a schema, not an attribute")
         check_filterable(r.target)
+        check_filter_target(self.rt, r, node)
         if isinstance(node, ValuePath):
             return self._value_path(r, node.filter)
         return self._leaf(r, node)
@@ -213,6 +214,9 @@ class Compiler:
         if not attr.is_complex and not attr.multi_valued:
             raise PathError(f"{attr.name} is a single value: filter it directly")
         check_value_filter(attr, flt)
+        if attr.name == "meta" and not r.extension:
+            # meta is always there and single: meta[F] is F with each path read under meta (it has no index rows)
+            return self._node(_under(flt, r.attr.name))
         if isinstance(flt, Or):  # some element matches A or B  ==  some matches A, or some matches B
             return or_(self._value_path(r, flt.left), self._value_path(r, flt.right))
         V = self.m.values
@@ -344,6 +348,17 @@ def _conjuncts(node: Node) -> list[Node]:
     if isinstance(node, And):
         return _conjuncts(node.left) + _conjuncts(node.right)
     return [node]
+
+
+def _under(node: Node, parent: str) -> Node:
+    """A value filter's terms with each relative path read under ``parent`` (``resourceType`` -> ``meta.resourceType``)."""
+    from .filter import AttrPath
+    if isinstance(node, (And, Or)):
+        return type(node)(_under(node.left, parent), _under(node.right, parent))
+    if isinstance(node, Not):
+        return Not(_under(node.expr, parent))
+    path = AttrPath(None, parent, node.path.attr)
+    return Present(path) if isinstance(node, Present) else Compare(path, node.op, node.value)
 
 
 def _relative(node: Compare | Present, sub: Attribute):
