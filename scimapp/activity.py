@@ -94,7 +94,7 @@ class Recorder:
         if time.monotonic() - read_at > 30:
             token = write_intent.set(False)
             try:
-                with db.engine.connect() as conn:
+                with self._context(), db.engine.connect() as conn:
                     row = conn.execute(select(AppSetting.value).where(AppSetting.key == SETTINGS_KEY)).first()
                 value = {**DEFAULTS, **(row[0] if row else {})}
             except Exception as exc:  # a busy or unreachable database: keep the last settings, retry next time
@@ -103,6 +103,13 @@ class Recorder:
                 write_intent.reset(token)
             self._settings = (time.monotonic(), value)
         return value
+
+    def _context(self):
+        """An application context for this recorder's app (works from the writer thread, a request or a test)."""
+        app = self.app_ref()
+        if app is None:
+            raise RuntimeError("the app of this activity recorder is gone")
+        return app.app_context()
 
     def forget_settings(self) -> None:
         """Read the settings again on next use (after an admin changed them)."""
@@ -142,7 +149,7 @@ class Recorder:
         if not rows:
             return 0
         try:
-            with intending_to_write(), db.engine.begin() as conn:
+            with self._context(), intending_to_write(), db.engine.begin() as conn:
                 conn.execute(insert(ScimActivity.__table__), rows)
         except Exception:
             with self.lock:  # put them back for the next round, oldest first
@@ -152,9 +159,10 @@ class Recorder:
 
     def prune(self) -> int:
         """Delete records older than the retention period."""
-        days = int(self.settings().get("retention_days") or DEFAULTS["retention_days"])
+        with self._context():
+            days = int(self.settings().get("retention_days") or DEFAULTS["retention_days"])
         cutoff = utcnow() - timedelta(days=days)
-        with intending_to_write(), db.engine.begin() as conn:
+        with self._context(), intending_to_write(), db.engine.begin() as conn:
             removed = conn.execute(delete(ScimActivity.__table__).where(ScimActivity.at < cutoff)).rowcount
         self.last_prune = time.monotonic()
         if removed:

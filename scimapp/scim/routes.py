@@ -12,7 +12,7 @@ import time
 from flask import current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from ..activity import MAX_BODY, hour_of
+from .. import activity
 from ..requestlog import safe
 from ..urls import tenant_url
 from . import bp, bulk, discovery
@@ -216,6 +216,7 @@ def collection(segment: str):
             raise method_not_allowed("POST")
         return scim_json(search_all(all_services(), search_params(json_body())))
     service = service_for(segment)
+    g.scim_resource = (service.rt.name, None, None)
     if reading():
         return scim_json(service.list(list_params()))
     if request.method == "POST":
@@ -292,7 +293,7 @@ def _record_activity(response):
     now = utcnow()
     kind, rid, changes = g.get("scim_resource", (None, None, None))
     started = g.get("request_started")
-    entry = {"at": now, "hour": hour_of(now), "token_id": g.get("scim_token_id"),
+    entry = {"at": now, "hour": activity.hour_of(now), "token_id": g.get("scim_token_id"),
              "token_name": g.get("scim_token_name"), "method": request.method, "path": request.path[:500],
              "resource_type": kind, "resource_id": rid[:36] if rid else None, "status": response.status_code,
              "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else 0.0,
@@ -305,7 +306,7 @@ def _record_activity(response):
         except (ValueError, AttributeError):
             pass
         if g.get("scim_token_id") and recorder.settings()["capture_error_bodies"]:
-            entry["body"] = request.get_data(cache=True).decode("utf-8", "replace")[:MAX_BODY] or None
+            entry["body"] = request.get_data(cache=True).decode("utf-8", "replace")[:activity.MAX_BODY] or None
     recorder.record(entry)
     return response
 
