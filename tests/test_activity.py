@@ -174,3 +174,26 @@ def test_unreadable_settings_keep_the_last_known_ones(app, recorder, monkeypatch
         monkeypatch.setattr(db.engine, "connect", broken)
         recorder.forget_settings()
         assert recorder.settings()["retention_days"] == 30
+
+
+def test_each_bulk_operation_gets_a_record_of_its_own(app, scim, recorder):
+    bulk = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": [
+        {"method": "POST", "path": "/Users", "bulkId": "u1",
+         "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bulk@example.com"}},
+        {"method": "PATCH", "path": "/Users/bulkId:u1", "data": {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "title", "value": "Engineer"}]}},
+        {"method": "DELETE", "path": "/Users/00000000-0000-4000-8000-000000000000"}]}
+    resp = scim.post("/Bulk", bulk)
+    assert resp.status_code == 200
+    user_id = resp.get_json()["Operations"][0]["location"].rsplit("/", 1)[-1]
+    recorder.flush()
+    request_row, created, patched, missing = rows(app)
+    assert (request_row.method, request_row.path, request_row.status) == ("POST", "/scim/v2/Bulk", 200)
+    assert (created.method, created.path, created.resource_id, created.status) == \
+        ("POST", "/scim/v2/Users", user_id, 201)
+    assert (patched.method, patched.resource_id, patched.status, patched.changes) == \
+        ("PATCH", user_id, 200, ["title"])
+    assert (missing.method, missing.status, missing.scim_type) == ("DELETE", 404, None)
+    assert missing.resource_id == "00000000-0000-4000-8000-000000000000" and missing.detail
+    assert {r.request_id for r in rows(app)} == {request_row.request_id}

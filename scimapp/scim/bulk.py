@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from flask import current_app
+from flask import current_app, g
 
 from ..database import is_transient
 from ..extensions import db
@@ -164,6 +164,15 @@ def run(body, service_for: Callable[[str], Service], token_id: int | None, max_o
     return {"schemas": [BULK_RESPONSE], "Operations": [op.result for op in ops if op.result is not None]}
 
 
+def _note(op: _Op, service: Service | None, rid: str | None, status: int, changes, err: ScimError | None = None):
+    """Keep what one operation did for the sync-activity record of this request (routes._record_activity writes
+    one row per operation, so a user created in a bulk request has its history like any other)."""
+    g.setdefault("scim_bulk_records", []).append({
+        "method": op.method, "path": op.path, "resource_type": service.rt.name if service else None,
+        "resource_id": rid, "status": status, "changes": changes,
+        "scim_type": err.scim_type if err else None, "detail": err.detail if err else None})
+
+
 def _waiting(ref: str, pending: list[_Op]) -> bool:
     """Is an operation that will create ``ref`` still to run?"""
     return any(op.bulk_id == ref and op.method == "POST" for op in pending)
@@ -193,7 +202,9 @@ def _execute(op: _Op, ids: dict, service_for: Callable[[str], Service], token_id
                 result, status = service.patch(rid, data, op.version, None), 200
             else:
                 service.delete(rid, op.version)
+                _note(op, service, rid, 204, ["deleted"])
                 return {**out, "location": service.location(rid), "status": "204"}
+        _note(op, service, result.body["id"] if op.method == "POST" else rid, status, result.changes)
         return {**out, "location": result.location, "version": etag(result.version), "status": str(status)}
     except Exception as exc:
         db.session.rollback()
@@ -205,6 +216,7 @@ def _execute(op: _Op, ids: dict, service_for: Callable[[str], Service], token_id
             current_app.logger.exception("bulk operation %s failed unexpectedly", op.index)
             err = ScimError(500, "internal error; the server log has the details")
         result = _error(op, err)
+        _note(op, service, rid or None, err.status, None, err)
         if service is not None and op.method != "POST" and rid:
             result["location"] = service.location(rid)  # RFC 7644 §3.7: only a failed POST has none
         return result

@@ -308,6 +308,13 @@ def _record_activity(response):
         if g.get("scim_token_id") and recorder.settings()["capture_error_bodies"]:
             entry["body"] = request.get_data(cache=True).decode("utf-8", "replace")[:activity.MAX_BODY] or None
     recorder.record(entry)
+    for op in g.get("scim_bulk_records", ()):  # one row per bulk operation, under the bulk request's id
+        path = "/" + str(op["path"] or "").strip("/")
+        recorder.record({**entry, "method": op["method"], "path": (request.path.rsplit("/", 1)[0] + path)[:500],
+                         "resource_type": op["resource_type"], "resource_id": (op["resource_id"] or "")[:36] or None,
+                         "status": op["status"], "duration_ms": 0.0, "scim_type": op["scim_type"],
+                         "detail": (op["detail"] or "")[:2000] or None,
+                         "changes": op["changes"] if op["status"] < 300 else None, "body": None})
     return response
 
 
