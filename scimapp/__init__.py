@@ -88,6 +88,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.exempt(scim_bp)  # bearer tokens only: no cookies, so no cross-site request forgery to defend against
     for blueprint in (main_bp, auth_bp, setup_bp, admin_bp):
         app.register_blueprint(blueprint)
+    from .directory import bp as directory_bp
+    app.register_blueprint(directory_bp)
     app.session_interface = _SessionInterface()
     from .requestlog import install as install_request_log
     install_request_log(app)

@@ -6,6 +6,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from . import tokens
+from .directory.export import export_command
 from .urls import tenant_url_offline
 
 token_cli = AppGroup("token", help="Create, list and revoke SCIM bearer tokens.")
@@ -107,3 +108,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(token_cli)
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
+    app.cli.add_command(export_command)
