@@ -42,6 +42,8 @@ def _start() -> None:
 
 
 def _finish(response):
+    if g.get("request_id") is None:  # refused before _start ran (an earlier before_request: the CSRF check)
+        _start()
     response.headers["X-Request-ID"] = g.get("request_id", "")
     started = g.get("request_started")
     fields = {
