@@ -90,6 +90,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.register_blueprint(blueprint)
     from .directory import bp as directory_bp
     app.register_blueprint(directory_bp)
+    from .monitor import bp as monitor_bp
+    app.register_blueprint(monitor_bp)
     app.session_interface = _SessionInterface()
     from .requestlog import install as install_request_log
     install_request_log(app)
