@@ -44,6 +44,9 @@ DEFAULTS: dict[str, object] = {
     "SCIM_RATE_LIMIT": "200 per second",
     # Where the rate-limit counters live: memory:// for one server; redis://host:6379 to share them between servers.
     "RATE_LIMIT_STORAGE": "memory://",
+    # Record every SCIM request for the sync-activity pages (scimapp/activity.py). On by default; turning it off
+    # only serves to measure what recording costs (bench/run.py does, see docs/performance.md).
+    "ACTIVITY_ENABLED": True,
     # A token's "last used" time is written at most this often (seconds), so reads do not become writes.
     "TOKEN_LAST_USED_INTERVAL": 60,
     # Bring the database schema up to date at start (migrations). Turn off to run `flask --app app db upgrade`

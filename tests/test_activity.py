@@ -197,3 +197,14 @@ def test_each_bulk_operation_gets_a_record_of_its_own(app, scim, recorder):
     assert (missing.method, missing.status, missing.scim_type) == ("DELETE", 404, None)
     assert missing.resource_id == "00000000-0000-4000-8000-000000000000" and missing.detail
     assert {r.request_id for r in rows(app)} == {request_row.request_id}
+
+
+def test_recording_can_be_switched_off_for_the_benchmark(app, scim, recorder):
+    """ACTIVITY_ENABLED=false (used only by bench/run.py to measure what recording costs) queues nothing."""
+    app.config["ACTIVITY_ENABLED"] = False
+    scim.create_user("grace@example.com")
+    scim.get("/Users?filter=" + 'userName eq "grace@example.com"')
+    assert not recorder.buffer and recorder.flush() == 0
+    app.config["ACTIVITY_ENABLED"] = True
+    scim.get("/Users?filter=" + 'userName eq "grace@example.com"')
+    assert recorder.flush() == 1

@@ -289,6 +289,8 @@ def _scim_error(err: ScimError):
 @bp.after_request
 def _record_activity(response):
     """Queue this request for the sync-activity pages (see scimapp/activity.py); no database work here."""
+    if not current_app.config["ACTIVITY_ENABLED"]:
+        return response
     recorder = current_app.extensions["scim_activity"]
     now = utcnow()
     kind, rid, changes = g.get("scim_resource", (None, None, None))
