@@ -237,11 +237,17 @@ def test_bad_filters_are_explained_not_500(admin, traffic, query, message):
         assert message in text(r)
 
 
-def test_activity_pages_continue_without_repeats(app, admin):
+@pytest.mark.parametrize("query, statuses", [("status=200", [200]), ("errors=1", [404, 409, 500, 201]),
+                                             ("status=4xx", [404, 409, 200]), ("", [200, 201])])
+def test_activity_pages_continue_without_repeats(app, admin, query, statuses):
     now = utcnow()
-    add_activity(app, rows=[{"at": now - timedelta(seconds=i // 3), "status": 200, "path": f"/scim/v2/Users/r{i}"}
+    add_activity(app, rows=[{"at": now - timedelta(seconds=i // 3), "status": statuses[i % len(statuses)],
+                             "path": f"/scim/v2/Users/r{i}"}
                             for i in range(120)])  # three rows per timestamp: the id breaks the ties
-    seen, url = [], "/activity?status=200"
+    expected = {f"GET /scim/v2/Users/r{i}" for i in range(120)
+                if (statuses[i % len(statuses)] >= 400 if "errors" in query else
+                    str(statuses[i % len(statuses)]).startswith(query[7:8]) if query else True)}
+    seen, url = [], f"/activity?{query}"
     while url:
         r = admin.get(url)
         rows = listed(r)
@@ -249,8 +255,10 @@ def test_activity_pages_continue_without_repeats(app, admin):
         seen += [p for p, _ in rows]
         m = re.search(r'<a href="([^"]+)" rel="next">', text(r))
         url = m.group(1).replace("&amp;", "&") if m else None
-        assert url is None or "status=200" in url
-    assert len(seen) == 120 and len(set(seen)) == 120
+        assert url is None or query in url
+    assert len(seen) == len(expected) and set(seen) == expected
+    number = [int(p.rsplit("r", 1)[1]) for p in seen]
+    assert number == sorted(number, key=lambda i: (i // 3, -i))  # newest first; the last written first in a tie
 
 
 # ---------------------------------------------------------------------------- one entry
