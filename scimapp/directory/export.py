@@ -143,7 +143,7 @@ def export_command(what: str | None, what_option: str | None, output: Path | Non
     audit.record("export", "cli", what, f"CSV to {output or 'standard output'}")
     db.session.commit()
     partial = output.with_name(output.name + ".part") if output else None
-    stream = open(partial, "wb") if partial else click.get_binary_stream("stdout")
+    stream = open(partial, "wb") if partial else click.open_file("-", "wb")  # "-": standard output, kept open
     try:
         for chunk in EXPORTS[what]():
             stream.write(chunk.encode("utf-8"))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import Select, and_, func, select, true, false, union_all
+from sqlalchemy import Select, and_, false, func, or_, select, true, union_all
 
 from ..extensions import db
 from ..models import ScimActivity, ScimGroup, ScimGroupMember, ScimUser, ScimUserValue
@@ -133,8 +133,8 @@ def user_where(listing: Listing) -> list:
     where = []
     if listing.q:
         where.append(user_search(listing.q))
-    if listing.status == "active":
-        where.append(U.c.active == true())
+    if listing.status == "active":  # a user whose client never sent ``active`` is not disabled: counted as active
+        where.append(or_(U.c.active == true(), U.c.active.is_(None)))
     elif listing.status == "inactive":
         where.append(U.c.active == false())
     return where
