@@ -62,6 +62,7 @@ class Listing:
 
     @property
     def descending(self) -> bool:
+        """Newest, last or Z first."""
         return self.order == "desc"
 
 
@@ -92,6 +93,7 @@ class Page:
 
     @property
     def last(self) -> int:
+        """1-based position of the page's last row."""
         return (self.page - 1) * self.per_page + len(self.rows)
 
 
@@ -130,6 +132,7 @@ def user_search(q: str):
 
 
 def user_where(listing: Listing) -> list:
+    """WHERE terms of a users list: the search and the status filter."""
     where = []
     if listing.q:
         where.append(user_search(listing.q))
@@ -146,6 +149,7 @@ def order_by(column, id_column, descending: bool) -> list:
 
 
 def users_count_statement(listing: Listing) -> Select:
+    """How many users the list matches."""
     return select(func.count()).select_from(U).where(*user_where(listing))
 
 
@@ -211,10 +215,12 @@ def group_where(listing: Listing) -> list:
 
 
 def groups_count_statement(listing: Listing) -> Select:
+    """How many groups the list matches."""
     return select(func.count()).select_from(G).where(*group_where(listing))
 
 
 def groups_page_statement(listing: Listing, page: int) -> Select:
+    """The rows of one page of groups (no JSON, no members)."""
     column = GROUP_SORTS.get(listing.sort, G.c.display_name_key)
     return (select(G.c.id, G.c.display_name, G.c.external_id, G.c.created_at, G.c.updated_at)
             .where(*group_where(listing)).order_by(*order_by(column, G.c.id, listing.descending))
@@ -237,10 +243,12 @@ def list_groups(listing: Listing) -> Page:
 
 
 def group_row(gid: str):
+    """The stored group (all columns), or None."""
     return _run(select(G).where(G.c.id == gid)).first()
 
 
 def member_count(gid: str) -> int:
+    """How many direct members a group has (a range of the members table's primary key)."""
     return _run(select(func.count()).select_from(GM).where(GM.c.group_id == gid)).scalar_one()
 
 
@@ -255,10 +263,12 @@ class MemberPage:
 
     @property
     def first_key(self) -> str | None:
+        """The member id the page starts with."""
         return self.rows[0]["member_id"] if self.rows else None
 
     @property
     def last_key(self) -> str | None:
+        """The member id the page ends with."""
         return self.rows[-1]["member_id"] if self.rows else None
 
 
@@ -329,8 +339,10 @@ def history_statement(rid: str, limit: int = HISTORY_LIMIT) -> Select:
 
 
 def history(rid: str, limit: int = HISTORY_LIMIT) -> list:
+    """A resource's change history, newest first (at most ``limit`` rows)."""
     return list(_run(history_statement(rid, limit)).mappings())
 
 
 def with_page(listing: Listing, page: int) -> Listing:
+    """The listing with the page number it was really served at."""
     return replace(listing, page=page)

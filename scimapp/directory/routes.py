@@ -93,6 +93,7 @@ def service(endpoint: str) -> Service:
 
 
 def pretty(body: dict) -> str:
+    """JSON as shown on a page: indented, non-ASCII kept."""
     return json.dumps(body, indent=2, ensure_ascii=False)
 
 
@@ -117,6 +118,7 @@ def history_rows(rid: str) -> list[dict]:
 @bp.get("/")
 @admin_required
 def index():
+    """The directory starts at its users."""
     return redirect(url_for("directory.users"))
 
 
