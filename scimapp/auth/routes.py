@@ -93,7 +93,8 @@ def callback():
         flash("Sign-in works and is now saved. Welcome!", "success")
     audit.record("sign_in", admin.label, None, f"admitted by {decision.matched}")
     db.session.commit()
-    return redirect(next_url or url_for("admin.settings"))
+    # First-run set-up continues on Settings (Setup SCIM is next); later sign-ins land on the dashboard.
+    return redirect(next_url or url_for("admin.settings" if testing else "monitor.dashboard"))
 
 
 def _explain(exc: JoseError) -> str:

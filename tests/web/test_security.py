@@ -24,7 +24,7 @@ def admin(idp, rp_factory, web):
     rp = rp_factory(signin_config(idp, ADMIN_EMAILS="alice@example.com"))
     alice = idp.user("alice", email="alice@example.com")
     r = web.sign_in(rp, alice)
-    assert r.url == rp.url + "/settings" and r.status_code == 200
+    assert r.url == rp.url + "/dashboard" and r.status_code == 200
     return rp, alice, r
 
 
@@ -112,7 +112,7 @@ def test_code_and_state_replayed_in_another_session_are_refused(admin, idp, web)
     assert r.status_code == 400 and "mismatching_state" in r.text
     assert_not_signed_in(b, rp)
     r = a.get(callback)  # the code itself was fine: in A's own session it signs A in
-    assert r.url == rp.url + "/settings" and r.status_code == 200
+    assert r.url == rp.url + "/dashboard" and r.status_code == 200
 
 
 def test_a_used_code_cannot_be_replayed_with_the_old_session_cookie(admin, idp):
@@ -121,7 +121,7 @@ def test_a_used_code_cannot_be_replayed_with_the_old_session_cookie(admin, idp):
     a = HttpBrowser()
     callback = a.code_for(a.authorize_only(rp), alice)
     before = a.cookie()
-    assert a.get(callback).url == rp.url + "/settings"
+    assert a.get(callback).url == rp.url + "/dashboard"
     thief = HttpBrowser()
     thief.set_cookie(before)
     r = thief.get(callback)
@@ -215,7 +215,7 @@ def open_form(form_name: str, idp, rp_factory, web):
         return rp, page, {"metadata_url": idp.metadata_url, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
                           "admin_emails": "alice@example.com"}
     rp = rp_factory(signin_config(idp, ADMIN_EMAILS="alice@example.com, bob@example.com"))
-    assert web.sign_in(rp, idp.user("alice", email="alice@example.com")).url.endswith("/settings")
+    assert web.sign_in(rp, idp.user("alice", email="alice@example.com")).url.endswith("/dashboard")
     from scimapp import tokens
     with rp.ctx():
         token_id = tokens.create("victim", "pytest")[0].id
@@ -300,7 +300,7 @@ def test_session_is_rotated_at_sign_in(admin, idp):
     assert old and any(k.startswith("_state_") for k in old) and old.get("login_next") == "/settings/scim/token"
     assert "_user_id" not in old
     r = b.idp_login(b.get(rp.url + "/auth/login"), alice)
-    assert r.url == rp.url + "/settings"
+    assert r.url == rp.url + "/dashboard"
     after = b.cookie()
     assert after and after != before
     new = session_of(rp, after)
@@ -320,7 +320,7 @@ def test_session_cookie_flags_over_http(idp, rp_factory, web):
     rp = rp_factory(signin_config(idp, ADMIN_EMAILS="alice@example.com"))
     callback = web.code_for(web.authorize_only(rp), idp.user("alice"))
     r = web.get(callback, allow_redirects=False)
-    assert r.status_code == 302 and r.headers["Location"] == "/settings"
+    assert r.status_code == 302 and r.headers["Location"] == "/dashboard"
     header = set_cookie_header(r)
     flags = [f.strip().lower() for f in header.split(";")[1:]]
     assert "httponly" in flags and "samesite=lax" in flags and "path=/" in flags
@@ -503,7 +503,8 @@ def test_configuration_wins_over_saved_settings_and_the_pages_say_so(idp, rp, we
     assert refused.status_code == 403 and "checked your email, groups" in text_of(refused.text)
     b = HttpBrowser()
     page = b.sign_in(rp, bob)
-    assert page.url == rp.url + "/settings" and page.status_code == 200
+    assert page.url == rp.url + "/dashboard" and page.status_code == 200
+    page = b.get(rp.url + "/settings")
     text = text_of(page.text)
     assert "Admin emails bob@example.com (configuration)" in text
     assert f"Admin groups {group} (configuration)" in text
@@ -536,7 +537,7 @@ def test_setup_page_says_what_the_configuration_fixes(idp, rp_factory, web):
 
 def test_configured_fields_are_not_editable(idp, rp_factory, web):
     rp = rp_factory(signin_config(idp, ADMIN_EMAILS="alice@example.com"))
-    assert web.sign_in(rp, idp.user("alice")).url.endswith("/settings")
+    assert web.sign_in(rp, idp.user("alice")).url.endswith("/dashboard")
     page = web.get(rp.url + "/settings/sign-in")
     field = re.search(r"<textarea[^>]*name=\"admin_emails\"[^>]*>", page.text).group(0)
     assert "readonly" in field or "disabled" in field
@@ -568,7 +569,7 @@ def test_admin_rules_page_saves_changes_and_refuses_a_lock_out(set_up, idp, web)
     changed = rp.audit("settings.changed")
     assert [(e["actor"], e["target"]) for e in changed] == [("alice@example.com", "admin sign-in")]
     carol = idp.user("carol", email="carol@example.org")
-    assert HttpBrowser().sign_in(rp, carol).url == rp.url + "/settings", "the new domain rule admits"
+    assert HttpBrowser().sign_in(rp, carol).url == rp.url + "/dashboard", "the new domain rule admits"
 
 
 def test_admin_rules_page_cannot_break_sign_in_through_the_scopes(set_up, idp, web):
@@ -576,4 +577,4 @@ def test_admin_rules_page_cannot_break_sign_in_through_the_scopes(set_up, idp, w
     page = web.get(rp.url + "/settings/sign-in")
     web.submit(page, having="admin_emails", scopes="email profile")
     r = HttpBrowser().sign_in(rp, alice)
-    assert r.url == rp.url + "/settings" and r.status_code == 200, (r.status_code, text_of(r.text)[:300])
+    assert r.url == rp.url + "/dashboard" and r.status_code == 200, (r.status_code, text_of(r.text)[:300])

@@ -10,7 +10,8 @@ import pytest
 from tests.web.helpers import CLIENT_SECRET, HttpBrowser, find_form, signin_config
 
 ADMIN_PAGES = ["/settings", "/settings/scim", "/settings/scim/token", "/settings/scim/token/created",
-               "/settings/tokens/{token}/revoke", "/settings/sign-in"]
+               "/settings/tokens/{token}/revoke", "/settings/sign-in", "/dashboard", "/activity", "/activity/settings",
+               "/audit", "/settings/tokens/{token}/cleanup"]
 
 
 def text_of(html: str) -> str:
@@ -102,7 +103,8 @@ def test_first_run_setup_happy_path(idp, rp, web):
     # The saved settings now work for an ordinary sign-in in a new browser
     again = HttpBrowser()
     r = again.sign_in(rp, alice)
-    assert r.url == rp.url + "/settings" and r.status_code == 200
+    assert r.url == rp.url + "/dashboard" and r.status_code == 200
+    r = again.get(rp.url + "/settings")
     assert "(saved)" in r.text and CLIENT_SECRET not in r.text
 
 
@@ -238,7 +240,7 @@ def test_admin_rules_at_sign_in(idp, rp_factory, web, rules, email, groups, admi
     user = idp.user("alice", email=email, groups=[idp_groups[g] for g in groups])
     r = web.sign_in(rp, user)
     if admitted:
-        assert r.status_code == 200 and r.url == rp.url + "/settings", (r.status_code, r.text[:2000])
+        assert r.status_code == 200 and r.url == rp.url + "/dashboard", (r.status_code, r.text[:2000])
         events = rp.audit("sign_in")
         assert [e["detail"] for e in events] == [f"admitted by {admitted}"]
         assert events[0]["actor"] == email and events[0]["address"] == "127.0.0.1"
@@ -266,7 +268,7 @@ def test_email_falls_back_to_preferred_username(idp, rp_factory, web):
     rp = rp_factory(signin_config(idp, ADMIN_DOMAINS="example.com"))
     carol = idp.user("carol", email=None, display_name="carol@example.com")  # Canaille: preferred_username
     r = web.sign_in(rp, carol)
-    assert r.url == rp.url + "/settings" and r.status_code == 200
+    assert r.url == rp.url + "/dashboard" and r.status_code == 200
     assert [e["detail"] for e in rp.audit("sign_in")] == ["admitted by email domain example.com"]
 
 
@@ -303,7 +305,7 @@ def test_role_rules_through_the_stored_claims(idp, rp_factory, web):
     sign-in's claims: Alice signs in for real, then the server restarts with a roles-only rule and her snapshot
     is given Entra-style app roles."""
     rp = rp_factory(signin_config(idp, ADMIN_EMAILS="alice@example.com"))
-    assert web.sign_in(rp, idp.user("alice")).url == rp.url + "/settings"
+    assert web.sign_in(rp, idp.user("alice")).url == rp.url + "/dashboard"
 
     rp.restart(signin_config(idp, ADMIN_ROLES="SCIM.Admin, Directory.Writer"))
     r = web.get(rp.url + "/settings")
@@ -357,7 +359,7 @@ def test_sign_in_returns_to_the_page_asked_for_but_never_off_site(idp, rp_factor
     for evil in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
         other = HttpBrowser()
         r = other.sign_in(rp, alice, next_path=evil)
-        assert r.url == rp.url + "/settings", evil
+        assert r.url == rp.url + "/dashboard", evil
 
 
 @pytest.mark.parametrize("kind", ["email", "email domain", "groups"])
@@ -370,7 +372,7 @@ def test_every_admin_page_refuses_a_signed_in_person_the_rules_no_longer_admit(i
                      "groups": ("ADMIN_GROUPS", group.display_name, str(uuid.uuid4()))}[kind][1:]
     key = {"email": "ADMIN_EMAILS", "email domain": "ADMIN_DOMAINS", "groups": "ADMIN_GROUPS"}[kind]
     rp = rp_factory(signin_config(idp, **{key: before}))
-    assert web.sign_in(rp, idp.user("alice", groups=[group])).url == rp.url + "/settings"
+    assert web.sign_in(rp, idp.user("alice", groups=[group])).url == rp.url + "/dashboard"
     token_id = make_token(rp)
     rp.restart(signin_config(idp, **{key: after}))
 
