@@ -228,7 +228,7 @@ def test_activity_filter_by_time(app, admin):
     ("status=4x", "is not a status"), ("status=999", "is not a status"), ("method=TRACE", "is not a method"),
     ("token=abc", "Unknown token"), ("type=Printer", "Unknown resource type"), ("from=yesterday", "is not a time"),
     ("from=2026-12-04&to=2026-12-01", "not before"), ("to=0001-01-01", "is not a time"),
-    ("after=garbage", None), ("token=99999999999999999999", "Unknown token"), ("status=%00", "is not a status"),
+    ("after=garbage", None), ("to=9999-12-31", "is not a time"), ("after=9999-12-31T23:59:59.999999_1", None), ("token=99999999999999999999", "Unknown token"), ("status=%00", "is not a status"),
 ])
 def test_bad_filters_are_explained_not_500(admin, traffic, query, message):
     r = admin.get(f"/activity?{query}")
@@ -484,3 +484,56 @@ def test_a_cleanup_that_stops_is_audited_and_can_be_finished(app, admin, two_tok
 def test_cleanup_of_an_unknown_token_is_404(admin):
     assert admin.get("/settings/tokens/777/cleanup").status_code == 404
     assert admin.get("/settings/tokens/99999999999999999999999/cleanup").status_code == 404
+
+
+# ---------------------------------------------------------------------------- the pure parts
+
+@pytest.mark.parametrize("value, top", [(0, 1), (1, 1), (2, 2), (3, 5), (7, 10), (10, 10), (11, 20), (1999, 2000),
+                                        (2001, 5000)])
+def test_chart_axis_top(value, top):
+    from scimapp.monitor.chart import nice_ceiling
+    assert nice_ceiling(value) == top
+
+
+def test_chart_geometry_scales_bars_and_labels_days():
+    from scimapp.monitor import chart
+    first = hour_of(datetime(2026, 12, 1, 22))
+    buckets = [{"hour": first + i, "requests": r, "errors": e} for i, (r, e) in enumerate([(10, 0), (5, 5), (0, 0)])]
+    g = chart.geometry(buckets)
+    assert g["max"] == 10 and [b["req_h"] for b in g["bars"]] == [chart.PLOT_HEIGHT, chart.PLOT_HEIGHT / 2, 0]
+    assert g["bars"][1]["err_h"] == chart.PLOT_HEIGHT / 2 and g["bars"][0]["err_h"] == 0
+    assert [d["label"] for d in g["days"]] == ["Wed 02"] and g["days"][0]["x"] == chart.LEFT + 2 * chart.BAR
+    assert g["bars"][0]["label"] == "2026-12-01 22:00 UTC: 10 requests, 0 errors"
+    assert chart.daily(buckets) == [{"day": "2026-12-01", "requests": 15, "errors": 5},
+                                    {"day": "2026-12-02", "requests": 0, "errors": 0}]
+
+
+@pytest.mark.parametrize("args, low, high, kept", [
+    ({"status": "404"}, 404, 404, {"status": "404"}), ({"status": " 4XX "}, 400, 499, {"status": "4xx"}),
+    ({"status": "5xx", "errors": "1"}, 500, 599, {"status": "5xx", "errors": "1"}), ({}, None, None, {}),
+    ({"status": "45"}, None, None, {}), ({"status": "4xxx"}, None, None, {}), ({"status": "600"}, None, None, {}),
+])
+def test_status_filter(args, low, high, kept):
+    from scimapp.monitor.filters import activity_filter
+    f, _ = activity_filter(args)
+    assert (f.status_low, f.status_high, f.args) == (low, high, kept)
+
+
+@pytest.mark.parametrize("text, end, expected", [
+    ("2026-12-04", False, datetime(2026, 12, 4)), ("2026-12-04", True, datetime(2026, 12, 5)),
+    ("2026-12-04T09:30", True, datetime(2026, 12, 4, 9, 30)), ("2026-12-04 09:30:15", False,
+                                                               datetime(2026, 12, 4, 9, 30, 15)),
+    ("2026-12-04T09:30Z", False, datetime(2026, 12, 4, 9, 30)), ("04/12/2026", False, None), ("", False, None),
+    ("2026-02-30", False, None), ("1900-01-01", False, None), ("9999-12-31", True, None),
+])
+def test_time_parsing(text, end, expected):
+    from scimapp.monitor.filters import parse_time
+    assert parse_time(text, end) == expected
+
+
+def test_cursor_round_trip_and_garbage():
+    from scimapp.monitor.filters import cursor, make_cursor
+    at = datetime(2026, 12, 4, 9, 30, 1, 123000)
+    assert cursor(make_cursor(at, 42)) == (at, 42)
+    for bad in (None, "", "x", "2026-13-40T99:99:99.000000_1", "2026-12-04T09:30:01.123000_", "1_2"):
+        assert cursor(bad) is None

@@ -69,7 +69,7 @@ def parse_time(text: str, end: bool = False) -> datetime | None:
             value = datetime.strptime(text, fmt)
         except ValueError:
             continue
-        if value.year < 1971:
+        if value.year < 1971 or value.year > 9998:
             return None
         return value + timedelta(days=1) if end and fmt == "%Y-%m-%d" else value
     return None
