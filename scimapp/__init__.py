@@ -47,7 +47,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     # pool_pre_ping (a test query before each use) guards server databases against dropped connections; a SQLite
     # file has no connection to drop, and the ping would double the cost of a short request.
     server_db = not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": server_db, "hide_parameters": True})
+    options = {"pool_pre_ping": server_db, "hide_parameters": True}
+    if ":memory:" not in app.config["SQLALCHEMY_DATABASE_URI"]:
+        # A pooled connection for every waitress thread and the activity writer: with SQLAlchemy's default of 5,
+        # the connections of busy threads beyond those were opened and closed again on every request.
+        options["pool_size"] = int(app.config["THREADS"]) + 2
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
     app.config.update(
         SESSION_COOKIE_NAME="scimapp_session",
         SESSION_COOKIE_HTTPONLY=True,
