@@ -282,12 +282,13 @@ class Service:
         if simple is not None:  # the lookup IdPs send before every create and update: a prepared statement
             column, key = simple
             rows = list(db.session.connection().execute(prepared(self.model, "eq", column), {"v": key, "lim": count}))
-            where = [column == key]
+            where = None  # built only if a COUNT is needed: building the expression costs more than the lookup
         else:
             where, order = self.query(params, node)
             rows = self.page(where, order, start - 1, count)
         # When the whole result fits in this page its size is the total: no COUNT needed.
-        total = len(rows) if start == 1 and len(rows) < count else self.count(where)
+        total = len(rows) if start == 1 and len(rows) < count else \
+            self.count(where if where is not None else [simple[0] == simple[1]])
         resources = self.represent(rows, projection)
         db.session.commit()
         return list_response(resources, total, start)
