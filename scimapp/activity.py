@@ -66,6 +66,9 @@ class Recorder:
         self.app_ref = weakref.ref(app)
         self.buffer: deque = deque()
         self.lock = threading.Lock()
+        # Held for a whole flush, so a flush returns only when everything queued before it is in the database (the
+        # writer thread and an explicit flush must not each write half a buffer and return early).
+        self.flush_lock = threading.Lock()
         self.registered = False
         self.last_prune = 0.0
         self._settings = (0.0, dict(DEFAULTS))
@@ -142,20 +145,27 @@ class Recorder:
 
     def flush(self) -> int:
         """Write the buffered records in one transaction; returns how many were written."""
-        with self.lock:
-            rows = []
-            while self.buffer:
-                rows.append(self.buffer.popleft())
-        if not rows:
-            return 0
-        try:
-            with self._context(), intending_to_write(), db.engine.begin() as conn:
-                conn.execute(insert(ScimActivity.__table__), rows)
-        except Exception:
-            with self.lock:  # put them back for the next round, oldest first
-                self.buffer.extendleft(reversed(rows))
-            raise
-        return len(rows)
+        with self.flush_lock:
+            with self.lock:
+                rows = []
+                while self.buffer:
+                    rows.append(self.buffer.popleft())
+            if not rows:
+                return 0
+            try:
+                with self._context(), intending_to_write(), db.engine.begin() as conn:
+                    conn.execute(insert(ScimActivity.__table__), rows)
+            except Exception:
+                with self.lock:  # put them back for the next round, oldest first
+                    self.buffer.extendleft(reversed(rows))
+                raise
+            return len(rows)
+
+    def discard(self) -> None:
+        """Forget what is queued and leave the writer thread (an app being thrown away, as tests do)."""
+        with self.flush_lock, self.lock:
+            self.buffer.clear()
+        _recorders.discard(self)
 
     def prune(self) -> int:
         """Delete records older than the retention period."""

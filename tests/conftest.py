@@ -136,6 +136,7 @@ def app(tmp_path):
     """A fresh app with its own instance folder (SQLite file database, generated secret key)."""
     app = create_app({"INSTANCE_PATH": tmp_path / "instance", "TESTING": True})
     yield app
+    app.extensions["scim_activity"].discard()  # its database is about to go: nothing left for the writer thread
     from scimapp.extensions import db
     with app.app_context():
         db.engine.dispose()
