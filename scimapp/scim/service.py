@@ -258,7 +258,14 @@ class Service:
         """Rows of one page."""
         if limit <= 0:
             return []
-        stmt = select(self.model.__table__).where(*where).order_by(*order).offset(offset).limit(limit)
+        t = self.model.__table__
+        if offset:
+            # Deep pages: skip the first ``offset`` rows on the ids alone (the order index covers them), then read
+            # only the page's rows. Skipping whole rows made the last page of 100,000 users cost twice the first.
+            ids = select(t.c.id).where(*where).order_by(*order).offset(offset).limit(limit).correlate(None)
+            stmt = select(t).where(t.c.id.in_(ids)).order_by(*order)
+        else:
+            stmt = select(t).where(*where).order_by(*order).limit(limit)
         return list(db.session.connection().execute(stmt))
 
     def count(self, where: list) -> int:
