@@ -489,15 +489,18 @@ class Bench:
 
     def activity_cost(self) -> None:
         """What sync-activity recording (scimapp/activity.py: one queued record per SCIM request, written in batches
-        by a background thread) costs: lookup_userName and create on the main server (recording on, as shipped)
-        and on a second server on the same database started with SCIMAPP_ACTIVITY_ENABLED=false, in alternating
-        blocks so that both sides see the same machine conditions."""
+        by a background thread) costs: lookup_userName and create on two fresh servers on the same database, one
+        as shipped (recording on) and one started with SCIMAPP_ACTIVITY_ENABLED=false, in alternating blocks so
+        that both sides see the same machine conditions (the main server stays up, idle)."""
         a, n = self.a, self.a.users
-        env = dict(self.env, SCIMAPP_ACTIVITY_ENABLED="false")
-        proc, port = self.spawn_server(env, self.tmp / "server-activity-off.log", "scimapp (activity off)")
+        procs, sides = [], {}
         try:
-            off = Runner("127.0.0.1", port, self.runner.headers, server_proc=psutil.Process(proc.pid))
-            sides = {"on": self.runner, "off": off}
+            for side, flag in (("on", "true"), ("off", "false")):
+                env = dict(self.env, SCIMAPP_ACTIVITY_ENABLED=flag)
+                proc, port = self.spawn_server(env, self.tmp / f"server-activity-{side}.log",
+                                               f"scimapp (activity {side})")
+                procs.append(proc)
+                sides[side] = Runner("127.0.0.1", port, self.runner.headers, server_proc=psutil.Process(proc.pid))
             for runner in sides.values():  # warm both up alike
                 self.lookups("warmup", [self.rng.randrange(n) for _ in range(min(200, a.activity_ops))], "userName",
                              a.concurrency, runner)
@@ -524,7 +527,8 @@ class Bench:
             for name in ("lookup_activity_on", "lookup_activity_off", "create_activity_on", "create_activity_off"):
                 self.record(merged[name], activity="on" if name.endswith("_on") else "off")
         finally:
-            stop(proc)
+            for proc in procs:
+                stop(proc)
 
     def paging(self) -> None:
         a = self.a
