@@ -129,8 +129,10 @@ class Recorder:
                 self.flush()
                 if time.monotonic() - self.last_prune > 3600:
                     self.prune()
-        except Exception:  # never let the writer thread die; the records wait for the next round
-            log.exception("writing sync activity failed; will retry")
+        except Exception as exc:  # never let the writer thread die; the records wait for the next round
+            # One line, no traceback: on Python 3.11 formatting a traceback runs ast.parse, whose state is not
+            # thread-safe, and doing it here while a request thread compiles a URL rule can make that request fail.
+            log.warning("writing sync activity failed (%s: %s); will retry", type(exc).__name__, str(exc)[:300])
 
     def stop(self) -> None:
         """Write what is left (at exit)."""
@@ -140,8 +142,8 @@ class Recorder:
         try:
             with app.app_context():
                 self.flush()
-        except Exception:
-            log.exception("could not write the last sync activity records")
+        except Exception as exc:
+            log.warning("could not write the last sync activity records (%s: %s)", type(exc).__name__, str(exc)[:300])
 
     def flush(self) -> int:
         """Write the buffered records in one transaction; returns how many were written."""
