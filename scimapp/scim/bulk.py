@@ -42,16 +42,29 @@ class _Op:
     invalid: dict | None = None  # the error result, when the operation itself is malformed
 
 
+MAX_DEPTH = 100  # levels of lists and objects in an operation's data (a SCIM resource needs a handful)
+
+
+class TooDeep(ValueError):
+    """An operation's data is nested deeper than ``MAX_DEPTH``."""
+
+
 def _refs(value) -> set[str]:
-    """bulkIds referenced anywhere in a value."""
-    if isinstance(value, str):
-        m = BULK_REF.match(value)
-        return {m.group(1)} if m else set()
-    if isinstance(value, list):
-        return set().union(*(_refs(v) for v in value)) if value else set()
-    if isinstance(value, dict):
-        return set().union(*(_refs(v) for v in value.values())) if value else set()
-    return set()
+    """bulkIds referenced anywhere in a value (walked without recursion); TooDeep beyond ``MAX_DEPTH`` levels, so
+    that neither this nor the substitution can exhaust the stack (the JSON parser accepts ~1000 levels)."""
+    found: set[str] = set()
+    stack = [(value, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            m = BULK_REF.match(value)
+            if m:
+                found.add(m.group(1))
+        elif isinstance(value, (list, dict)):
+            if depth >= MAX_DEPTH:
+                raise TooDeep
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return found
 
 
 def _substitute(value, ids: dict[str, str]):
@@ -108,12 +121,15 @@ def _parse(body, max_operations: int) -> tuple[list[_Op], int | None]:
             problem = f"Operations[{i}].data must be an object"
         elif op.version is not None and not isinstance(op.version, str):
             problem = f"Operations[{i}].version must be a string"
-        if op.bulk_id:
+        if isinstance(op.bulk_id, str) and op.bulk_id:  # a list or object as bulkId is refused above
             seen.add(op.bulk_id)
+        if not problem:
+            try:
+                op.refs = set(PATH_REF.findall(op.path)) | _refs(op.data)
+            except TooDeep:
+                problem = f"Operations[{i}].data is nested deeper than {MAX_DEPTH} levels"
         if problem:
             op.invalid = _error(op, bad_request(problem, "invalidSyntax"))
-        else:
-            op.refs = set(PATH_REF.findall(op.path)) | _refs(op.data)
         ops.append(op)
     return ops, fail_on
 
@@ -133,7 +149,7 @@ def run(body, service_for: Callable[[str], Service], token_id: int | None, max_o
         pending.remove(op)
         if result.get("status", "").startswith(("4", "5")):
             errors += 1
-            if op.bulk_id:
+            if isinstance(op.bulk_id, str):
                 failed_ids.add(op.bulk_id)
         elif op.bulk_id and op.method == "POST":
             ids[op.bulk_id] = result["location"].rsplit("/", 1)[-1]

@@ -295,6 +295,10 @@ FAILURE_CASES = {
                             [(400, "invalidSyntax")], BASELINE),
     "POST with an empty bulkId": ([user_op("", "new1")], [(400, "invalidSyntax")], BASELINE),
     "bulkId that is not a string": ([user_op(7, "new1")], [(400, "invalidSyntax")], BASELINE),
+    # a list or an object as bulkId was a 500 (unhashable, when remembered as seen)
+    "bulkId that is a list": ([user_op(["u1"], "new1"), user_op("u2", "new2")], [(400, "invalidSyntax"), (201,)],
+                              with_changes(users={"new2": None})),
+    "bulkId that is an object": ([user_op({"id": "u1"}, "new1")], [(400, "invalidSyntax")], BASELINE),
     # methods, paths and data
     "unknown method": ([{**user_op("u1", "new1"), "method": "GET"}], [(400, "invalidSyntax")], BASELINE),
     "missing method": ([{"path": "/Users/@doomed"}], [(400, "invalidSyntax")], BASELINE),
@@ -571,6 +575,25 @@ def test_bad_bulk_request_is_400_invalid_syntax_and_runs_nothing(scim, body):
     raw = body if isinstance(body, str) and body.startswith("{") else json.dumps(body)
     assert_error(scim.post("/Bulk", raw), 400, "invalidSyntax")
     assert state(scim)["users"] == {}
+
+
+@pytest.mark.parametrize("depth", [50, 150, 900])
+def test_deeply_nested_data_is_an_operation_error_not_a_500(scim, depth):
+    """The JSON parser takes ~1000 levels; walking such data for bulkId references exhausted the stack (a 500)."""
+    nested = "1"
+    for _ in range(depth):
+        nested = '{"a": ' + nested + "}"
+    deep = ('{"method": "POST", "path": "/Users", "bulkId": "deep", "data": {"schemas": ["%s"], "userName": "deep", '
+            '"nickName": "bulkId:ok", "x": %s}}' % (USER, nested))
+    fine = json.dumps(user_op("ok", "fine"))
+    results = bulk_raw(scim, '{"schemas": ["%s"], "Operations": [%s, %s]}' % (BULK_REQUEST, deep, fine))
+    if depth <= 100:
+        check_success(results[0], "POST", "201", "deep")
+    else:
+        check_error(results[0], 400, "invalidSyntax", "POST", "deep")
+        assert "nested deeper" in results[0]["response"]["detail"]
+    check_success(results[1], "POST", "201", "ok")
+    assert set(state(scim)["users"]) == ({"deep", "fine"} if depth <= 100 else {"fine"})
 
 
 def test_request_member_names_are_case_insensitive(scim):
