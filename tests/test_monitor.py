@@ -284,6 +284,14 @@ def test_unknown_entries_are_404(admin):
     assert admin.get("/activity/99999999999999999999999").status_code == 404
 
 
+@pytest.mark.parametrize("token_id", ["424242", "9223372036854775807", "9223372036854775808",
+                                      "99999999999999999999999"])
+@pytest.mark.parametrize("page", ["revoke", "cleanup"])
+def test_unknown_tokens_are_404_on_revoke_and_clean_up(admin, token_id, page):
+    """Ids beyond SQLite's 64-bit integers were a 500 (OverflowError) on the revoke page."""
+    assert admin.get(f"/settings/tokens/{token_id}/{page}").status_code == 404
+
+
 def test_captured_bodies_are_shown_on_the_entry(app, admin, scim):
     token = csrf(admin, "/activity/settings")
     assert admin.post("/activity/settings", data={"csrf_token": token, "capture_error_bodies": "y",

@@ -75,7 +75,8 @@ def token_created():
 @admin_required
 def revoke_token(token_id: int):
     """Revoke a token, after a confirmation step."""
-    token = db.session.get(ScimToken, token_id) or abort(404)
+    # An id beyond a 64-bit integer cannot be looked up (SQLite raises OverflowError): no such token.
+    token = (db.session.get(ScimToken, token_id) if token_id < 2**62 else None) or abort(404)
     form = ConfirmForm()
     if form.validate_on_submit():
         if tokens.revoke(token, current_user.label):
