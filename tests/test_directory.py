@@ -93,6 +93,16 @@ def csv_rows(text_: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text_)))
 
 
+def downloaded(r) -> str:
+    """The text of a web export, which starts with one UTF-8 byte order mark (for Excel) and has no other."""
+    assert r.status_code == 200, r.status_code
+    raw = r.get_data()
+    assert raw.startswith(b"\xef\xbb\xbf"), raw[:20]
+    text_ = raw[3:].decode("utf-8")
+    assert "\ufeff" not in text_
+    return text_
+
+
 # ---------------------------------------------------------------------------- access control
 
 PAGES = ["/directory/users", "/directory/users/some-id", "/directory/groups", "/directory/groups/some-id",
@@ -372,7 +382,7 @@ def test_member_rows_without_a_resource_are_shown_by_id_and_name(app, admin, sci
         db.session.commit()
     body = page(admin, f"/directory/groups/{group['id']}")
     assert "Gone Person" in body and "(no longer here)" in body and "<code>gone-id</code>" in body
-    memberships = csv_rows(admin.get("/directory/export/memberships.csv").get_data(as_text=True))
+    memberships = csv_rows(downloaded(admin.get("/directory/export/memberships.csv")))
     assert memberships[1] == [group["id"], "G", "gone-id", "User", "", "Gone Person"]
 
 
@@ -393,7 +403,7 @@ def test_web_export_of_users(app, admin, directory):
     assert r.status_code == 200 and r.is_streamed
     assert r.mimetype == "text/csv"
     assert re.fullmatch(r'attachment; filename="scimapp-users-\d{8}-\d{4}\.csv"', r.headers["Content-Disposition"])
-    rows = csv_rows(r.get_data(as_text=True))
+    rows = csv_rows(downloaded(r))
     assert rows[0] == export.USER_COLUMNS
     by_name = {row[1]: dict(zip(rows[0], row)) for row in rows[1:]}
     assert len(by_name) == 4
@@ -409,29 +419,76 @@ def test_web_export_of_users(app, admin, directory):
 
 def test_exported_cells_never_start_a_formula(admin, directory):
     """OWASP CSV injection: cells starting with = + - @ (or tab, CR) are prefixed with an apostrophe."""
-    users = csv_rows(admin.get("/directory/export/users.csv").get_data(as_text=True))
+    users = csv_rows(downloaded(admin.get("/directory/export/users.csv")))
     evil = next(dict(zip(users[0], r)) for r in users[1:] if r[0] == directory["evil"]["id"])
     assert evil["userName"] == "'=cmd|' /C calc'!A0"
     assert evil["displayName"] == "'+SUM(1,2)" and evil["externalId"] == "'-2+3"
     assert evil["givenName"] == "'@evil" and evil["familyName"] == "'\tTab"
-    groups = csv_rows(admin.get("/directory/export/groups.csv").get_data(as_text=True))
+    groups = csv_rows(downloaded(admin.get("/directory/export/groups.csv")))
     assert groups[1][1] == "'=HYPERLINK(\"http://x\")"
-    for text_ in (admin.get(f"/directory/export/{w}.csv").get_data(as_text=True) for w in export.EXPORTS):
+    for text_ in (downloaded(admin.get(f"/directory/export/{w}.csv")) for w in export.EXPORTS):
         for row in csv_rows(text_):
             assert not [c for c in row if c[:1] in ("=", "+", "-", "@", "\t", "\r")], row
 
 
 def test_web_export_of_groups_and_memberships(app, admin, directory):
     team = directory["team"]
-    groups = csv_rows(admin.get("/directory/export/groups.csv").get_data(as_text=True))
+    groups = csv_rows(downloaded(admin.get("/directory/export/groups.csv")))
     assert groups == [export.GROUP_COLUMNS, [team["id"], "'=HYPERLINK(\"http://x\")", "", "4"]]
-    members = csv_rows(admin.get("/directory/export/memberships.csv").get_data(as_text=True))
+    members = csv_rows(downloaded(admin.get("/directory/export/memberships.csv")))
     assert members[0] == export.MEMBERSHIP_COLUMNS
     assert sorted(r[2] for r in members[1:]) == sorted(directory[k]["id"] for k in ("ada", "grace", "alan", "evil"))
     ada = next(r for r in members[1:] if r[2] == directory["ada"]["id"])
     assert ada == [team["id"], "'=HYPERLINK(\"http://x\")", directory["ada"]["id"], "User",
                    "ada.lovelace@example.com", "Ada Lovelace"]
     assert audit_rows(app) == [("export", ADMIN, "groups"), ("export", ADMIN, "memberships")]
+
+
+def test_web_exports_open_in_excel_with_non_ascii_names_intact(admin, scim):
+    """Excel on Windows reads a CSV file as UTF-8 only after a byte order mark; without one "Zoë Ångström" becomes
+    "ZoÃ« Ã…ngstrÃ¶m". Every web download starts with the mark (once), is declared UTF-8, and is still streamed."""
+    zoe = scim.create_user("zoe@example.com", displayName="Zoë Ångström", name={"givenName": "Zoë"})
+    team = scim.create_group("Équipe Øst", members=[{"value": zoe["id"]}])
+    headers = {"users": export.USER_COLUMNS, "groups": export.GROUP_COLUMNS,
+               "memberships": export.MEMBERSHIP_COLUMNS}
+    for what, header in headers.items():
+        r = admin.get(f"/directory/export/{what}.csv")
+        assert r.is_streamed and r.content_type == "text/csv; charset=utf-8"
+        # read as Excel does: with the mark, as UTF-8, the mark itself not part of the first column's name
+        assert csv_rows(r.get_data().decode("utf-8-sig"))[0] == header
+        assert csv_rows(downloaded(r))[0] == header
+    users = csv_rows(downloaded(admin.get("/directory/export/users.csv")))
+    assert [r[3:5] for r in users[1:]] == [["Zoë Ångström", "Zoë"]]
+    groups = csv_rows(downloaded(admin.get("/directory/export/groups.csv")))
+    assert groups[1][:2] == [team["id"], "Équipe Øst"]
+    members = csv_rows(downloaded(admin.get("/directory/export/memberships.csv")))
+    assert members[1][1] == "Équipe Øst" and members[1][5] == "Zoë Ångström"
+
+
+def test_the_byte_order_mark_is_a_chunk_of_its_own_before_the_streamed_rows(app, directory):
+    with app.app_context():
+        plain = list(export.csv_stream("users", batch=2))
+        marked = list(export.csv_stream("users", bom=True, batch=2))
+        assert plain == list(export.users_csv(batch=2)) and len(plain) == 1 + 2  # the header, 4 users in two batches
+    assert marked[0] == "\ufeff" and marked[1:] == plain
+
+
+def test_export_is_audited_even_when_another_writer_commits_meanwhile(app, admin, monkeypatch):
+    """The activity writer commits about once a second, from its own connection. One that commits after the page
+    has loaded the signed-in admin, and before the export writes its audit row, must not make the download fail
+    (SQLite refuses at once, with no busy wait, to turn a read transaction into a write after that)."""
+    from scimapp import audit
+    from scimapp.directory import routes
+    record = audit.record
+
+    def commit_elsewhere_first(*args, **kwargs):
+        with db.engine.begin() as conn:  # another connection of the pool, as the writer thread has
+            conn.execute(AuditEvent.__table__.insert().values(at=utcnow(), actor="writer", action="other"))
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(routes.audit, "record", commit_elsewhere_first)
+    assert csv_rows(downloaded(admin.get("/directory/export/users.csv")))[0] == export.USER_COLUMNS
+    assert audit_rows(app) == [("export", ADMIN, "users")]
 
 
 def test_list_pages_offer_the_exports(admin):
@@ -463,6 +520,25 @@ def test_cli_export_to_a_file_and_to_stdout(app, tmp_path, directory):
     with app.app_context():
         assert db.session.scalars(select(AuditEvent.address).where(AuditEvent.action == "export")).all() == \
             ["cli", "cli"]
+
+
+def test_cli_export_writes_a_byte_order_mark_only_when_asked(app, tmp_path, scim):
+    """Scripts get plain UTF-8 by default; ``--bom`` makes a file for Excel; ``--no-bom`` says the default aloud."""
+    scim.create_user("zoe@example.com", displayName="Zoë Ångström")
+    runner = app.test_cli_runner()
+    files = {}
+    for flags in ([], ["--bom"], ["--no-bom"]):
+        out = tmp_path / f"users{''.join(flags)}.csv"
+        result = runner.invoke(args=["export", "users", *flags, "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        files[tuple(flags)] = out.read_bytes()
+    assert files[()].startswith(b"id,userName,") and files[("--no-bom",)] == files[()]
+    assert files[("--bom",)] == b"\xef\xbb\xbf" + files[()]
+    assert "Zoë Ångström".encode("utf-8") in files[()]
+    stdout = runner.invoke(args=["export", "users", "--bom"]).stdout_bytes
+    assert stdout == files[("--bom",)]
+    assert runner.invoke(args=["export", "users"]).stdout_bytes == files[()]
+    assert "--bom / --no-bom" in runner.invoke(args=["export", "--help"]).output
 
 
 def test_cli_export_refuses_bad_usage(app):

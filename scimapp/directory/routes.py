@@ -14,6 +14,7 @@ from flask_login import current_user
 
 from .. import audit
 from ..auth import admin_required
+from ..database import intending_to_write
 from ..extensions import db
 from ..scim.attributes import ENTERPRISE_USER
 from ..scim.schemas import Projection
@@ -212,9 +213,17 @@ def group(gid: str):
 # ---------------------------------------------------------------------------- exports
 
 def _export(what: str):
-    audit.record("export", current_user.label, what, "CSV download")
+    actor = current_user.label
+    # Loading the admin opened a read transaction. On SQLite, turning that into a write fails at once ("database is
+    # locked", no busy wait) when another connection, such as the activity writer, committed in between; so the
+    # read ends here and the audit row is written in a transaction that takes the write lock up front.
     db.session.commit()
-    response = Response(stream_with_context(export.EXPORTS[what]()), mimetype="text/csv")
+    with intending_to_write():
+        audit.record("export", actor, what, "CSV download")
+        db.session.commit()
+    # With a byte order mark: whoever downloads from the page most likely opens the file in Excel, which needs it
+    # to read UTF-8 (names such as "Zoë Ångström" are garbled without it).
+    response = Response(stream_with_context(export.csv_stream(what, bom=True)), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{export.filename(what, utcnow())}"'
     return response
 
