@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as defaults
-from .database import configure_engine, is_transient
+from .database import configure_engine, is_too_long, is_transient
 from .extensions import csrf, db, login_manager, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -213,6 +213,9 @@ def _configure_logging(app: Flask) -> None:
     app.logger.setLevel(level)
 
 
+TOO_LONG = "a value is too long for the database to store and index (some 2,700 bytes at most); shorten it"
+
+
 def _register_errors(app: Flask) -> None:
     from flask import render_template
     from flask_wtf.csrf import CSRFError
@@ -243,6 +246,9 @@ def _register_errors(app: Flask) -> None:
         if is_transient(exc):
             app.logger.warning("database busy: %s", exc.__class__.__name__)
             err = ScimError(503, "the database is busy; retry shortly", headers={"Retry-After": "5"})
+        elif is_too_long(exc):
+            app.logger.warning("value too long for the database on %s: %s", request.method, exc.__class__.__name__)
+            err = ScimError(400, TOO_LONG, "invalidValue")
         else:
             from flask import g
             from .requestlog import safe

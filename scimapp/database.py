@@ -65,6 +65,14 @@ def intending_to_write():
         write_intent.reset(token)
 
 
+TRANSIENT_STATES = {"40001", "40P01", "55P03", "57P01", "57P03", "08000", "08003", "08006"}
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+
+
 def is_transient(exc: BaseException) -> bool:
     """Is this database error "busy, try again" (SQLite locked, PostgreSQL serialization/lock/connection)?"""
     if not isinstance(exc, DBAPIError):
@@ -73,10 +81,19 @@ def is_transient(exc: BaseException) -> bool:
         return True
     orig = getattr(exc, "orig", None)
     text = str(orig or exc).lower()
+    code = _sqlstate(exc)
     if isinstance(exc, OperationalError):
         if type(orig).__module__.startswith("psycopg"):
-            return True  # the server cannot be reached, went away, or refused a connection
+            # No SQLSTATE: the server cannot be reached, went away, or refused a connection. With one, the server
+            # says what it refused: a connection problem, lack of resources or a shutdown is worth a retry, but
+            # psycopg files other errors here too, such as 54000 (a value too long to index), which no retry fixes.
+            return code is None or code in TRANSIENT_STATES or code[:2] in ("08", "53", "57")
         if any(w in text for w in ("locked", "busy", "unable to open", "disk i/o")):
             return True
-    code = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(getattr(exc, "orig", None), "pgcode", None)
-    return code in {"40001", "40P01", "55P03", "57P01", "57P03", "08000", "08003", "08006"}
+    return code in TRANSIENT_STATES
+
+
+def is_too_long(exc: BaseException) -> bool:
+    """Did the database refuse a value as too long for it (PostgreSQL 54000: "index row size … exceeds maximum",
+    for a text of some 2,700 bytes in an indexed column)? The client's value, not a busy server."""
+    return isinstance(exc, DBAPIError) and _sqlstate(exc) == "54000"

@@ -15,7 +15,7 @@ from typing import Callable
 
 from flask import current_app, g
 
-from ..database import is_transient
+from ..database import is_too_long, is_transient
 from ..extensions import db
 from .errors import ScimError, bad_request
 from .schemas import Projection
@@ -228,6 +228,9 @@ def _execute(op: _Op, ids: dict, service_for: Callable[[str], Service], token_id
             err = exc
         elif is_transient(exc):
             err = ScimError(503, "the database is busy; retry this operation shortly")
+        elif is_too_long(exc):
+            from .. import TOO_LONG
+            err = ScimError(400, TOO_LONG, "invalidValue")
         else:
             current_app.logger.exception("bulk operation %s failed unexpectedly", op.index)
             err = ScimError(500, "internal error; the server log has the details")

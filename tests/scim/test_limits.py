@@ -159,3 +159,43 @@ def test_concurrent_writes_under_a_short_lock_timeout_never_500(tmp_path):
         assert listed["totalResults"] == codes.count(201)
     finally:
         server.stop()
+
+
+def _psycopg_error(name: str, message: str):
+    import psycopg.errors
+    from sqlalchemy.exc import OperationalError
+    return OperationalError("INSERT …", {}, getattr(psycopg.errors, name)(message))
+
+
+@pytest.mark.parametrize("name,transient,too_long", [
+    ("ProgramLimitExceeded", False, True),  # 54000: index row size exceeds maximum (was answered 503, retried forever)
+    ("LockNotAvailable", True, False),  # 55P03: lock_timeout
+    ("AdminShutdown", True, False),  # 57P01
+    ("TooManyConnections", True, False),  # 53300
+    ("OperationalError", True, False),  # no SQLSTATE: the server cannot be reached
+])
+def test_postgresql_errors_are_classified_by_their_sqlstate(name, transient, too_long):
+    from scimapp.database import is_too_long, is_transient
+    exc = _psycopg_error(name, "x")
+    assert is_transient(exc) is transient
+    assert is_too_long(exc) is too_long
+
+
+def test_a_value_too_long_for_a_postgresql_index_is_400_not_503(tmp_path):
+    """PostgreSQL refuses an index entry over ~2,700 bytes (54000); that is the client's value, so 400 invalidValue,
+    never 503 with Retry-After (an IdP would retry it forever). Single requests and bulk operations alike."""
+    if not TEST_PG:
+        pytest.skip("only PostgreSQL limits the size of an index entry")
+    import random
+    import string
+    app, a, _ = make(tmp_path, SCIM_RATE_LIMIT="")
+    rng = random.Random(1)
+    long = "".join(rng.choice(string.ascii_letters) for _ in range(3000))  # incompressible
+    for attr in ("userName", "title"):
+        r = a.post("/Users", {"schemas": [USER], "userName": "short", attr: long})
+        assert r.status_code == 400 and "Retry-After" not in r.headers, r.get_data(as_text=True)
+        assert r.get_json()["scimType"] == "invalidValue"
+    r = a.post("/Bulk", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": [
+        {"method": "POST", "path": "/Users", "bulkId": "x", "data": {"schemas": [USER], "userName": long}}]})
+    assert r.get_json()["Operations"][0]["status"] == "400"
+    assert a.get("/Users").get_json()["totalResults"] == 0
