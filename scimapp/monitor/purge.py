@@ -70,10 +70,12 @@ def created_by(token_id: int) -> Counts:
 
 
 def _batch(table, token_id: int, after: str) -> list[str]:
-    """The next ids this token created, in id order after ``after`` (a keyset walk: one pass over the table)."""
+    """The next ids this token created, in id order after ``after`` (a keyset walk: one pass over the table), locked
+    for the batch's transaction (PostgreSQL) as a SCIM DELETE locks its row: a membership being added to one of
+    them meanwhile then commits before their memberships are deleted, or sees them gone."""
     return list(db.session.execute(select(table.c.id).where(table.c.created_by_token_id == token_id,
                                                             table.c.id > after)
-                                   .order_by(table.c.id).limit(BATCH)).scalars())
+                                   .order_by(table.c.id).limit(BATCH).with_for_update()).scalars())
 
 
 def _delete(table, ids: list[str]) -> int:

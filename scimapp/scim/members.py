@@ -34,11 +34,15 @@ def _chunks(items: list, size: int = CHUNK):
 
 
 def member_types(ids: list[str]) -> dict[str, str]:
-    """{id: "User" | "Group"} for the ids that exist."""
+    """{id: "User" | "Group"} for the ids that exist, share-locked until the transaction ends (PostgreSQL; SQLite
+    writers are serialised anyway): a DELETE of one of them then waits for this membership to commit and removes
+    it, or, if it came first, the member is seen as gone. Without the lock a membership of a user deleted at the
+    same moment survived, pointing at nothing."""
     found: dict[str, str] = {}
     for chunk in _chunks(ids):
-        found.update({i: "User" for i in db.session.scalars(select(ScimUser.id).where(ScimUser.id.in_(chunk)))})
-        found.update({i: "Group" for i in db.session.scalars(select(ScimGroup.id).where(ScimGroup.id.in_(chunk)))})
+        for model, kind in ((ScimUser, "User"), (ScimGroup, "Group")):
+            stmt = select(model.id).where(model.id.in_(chunk)).with_for_update(read=True)
+            found.update({i: kind for i in db.session.scalars(stmt)})
     return found
 
 

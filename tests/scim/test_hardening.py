@@ -117,6 +117,34 @@ def test_put_or_patch_racing_a_delete_never_answers_500(live_server):
     assert 500 not in statuses and set(statuses) <= {200, 204, 404}
 
 
+def test_adding_a_member_racing_its_delete_leaves_no_membership_of_nothing(live_server):
+    """On PostgreSQL a group PATCH adding a user while that user was deleted kept the membership of a user that no
+    longer existed (24 of 40 tries): the PATCH's existence check did not lock the user."""
+    token = live_server.token("member race")
+    s = requests.Session()
+    s.headers["Authorization"] = f"Bearer {token}"
+    gid = s.post(live_server.base + "/Groups", json={"displayName": "racing"}).json()["id"]
+    statuses = []
+    for i in range(30):
+        uid = s.post(live_server.base + "/Users", json={"userName": f"member{i}"}).json()["id"]
+        barrier = threading.Barrier(2)
+
+        def call(method, path, body=None):
+            barrier.wait()
+            statuses.append(requests.request(method, f"{live_server.base}{path}", json=body, timeout=30,
+                                             headers={"Authorization": f"Bearer {token}"}).status_code)
+        threads = [threading.Thread(target=call, args=("PATCH", f"/Groups/{gid}", {
+                       "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                       "Operations": [{"op": "add", "path": "members", "value": [{"value": uid}]}]})),
+                   threading.Thread(target=call, args=("DELETE", f"/Users/{uid}"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert set(statuses) <= {204, 503}, statuses  # 503: a deadlock PostgreSQL broke, which the IdP retries
+    assert s.get(f"{live_server.base}/Groups/{gid}").json().get("members", []) == []
+
+
 # ---------------------------------------------------------------------------- hostile filters
 
 @pytest.mark.parametrize("flt", [
