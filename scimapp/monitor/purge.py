@@ -98,7 +98,9 @@ def purge(token: ScimToken, actor: str) -> Counts:
     tokens.revoke(token, actor)  # commits; no-op when already revoked
     done = Counts()
     try:
-        for table, attr in ((G, "groups"), (U, "users")):
+        # Two sweeps: a request that was authenticated before the revocation may still create a resource while the
+        # first sweep runs, with an id below where the keyset walk already is; the second sweep finds it.
+        for table, attr in ((G, "groups"), (U, "users")) * 2:
             after = ""
             while True:
                 db.session.commit()  # end any read transaction: the next one takes the write lock up front
