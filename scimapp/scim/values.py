@@ -5,6 +5,7 @@ PURE: no Flask, no database.
 """
 from __future__ import annotations
 
+import math
 import re
 import reprlib
 import unicodedata
@@ -117,17 +118,32 @@ def coerce_scalar(attr: Attribute, value, where: str):
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise ValueProblem(f"{where} must be an integer, got {shown(value)}")
         try:
-            return int(value)
+            number = int(value)
         except ValueError:
             raise ValueProblem(f"{where} must be an integer, got {shown(value)}") from None
+        return _in_range(number, where)
     if t == "decimal":
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise ValueProblem(f"{where} must be a number, got {shown(value)}")
         try:
-            return float(value) if not isinstance(value, int) else value
+            number = float(value) if not isinstance(value, int) else value
         except ValueError:
             raise ValueProblem(f"{where} must be a number, got {shown(value)}") from None
+        return _in_range(number, where)
     raise ValueProblem(f"{where} has unsupported type {t}")
+
+
+def _in_range(number: int | float, where: str) -> int | float:
+    """A number the filter index can hold (a finite double) and JSON can carry: the parser reads 1e400 as
+    infinity and accepts NaN, which would be answered as the non-JSON ``Infinity``/``NaN``, and an integer of 400
+    digits overflowed when indexed (a 500)."""
+    try:
+        finite = math.isfinite(float(number))
+    except OverflowError:
+        finite = False
+    if not finite:
+        raise ValueProblem(f"{where} must be a finite number within ±1.7e308, got {shown(number)}")
+    return number
 
 
 def compare_key(attr: Attribute, value) -> str | float | None:
