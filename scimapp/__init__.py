@@ -98,6 +98,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .monitor import bp as monitor_bp
     app.register_blueprint(monitor_bp)
     app.session_interface = _SessionInterface()
+    from .database import install_web_write_intent
+    install_web_write_intent(app)
     from .requestlog import install as install_request_log
     install_request_log(app)
 

@@ -65,6 +65,34 @@ def intending_to_write():
         write_intent.reset(token)
 
 
+# Web (non-SCIM) endpoints that write although they are GETs: the sign-in callback (admin row, audit). The CSV
+# downloads take the lock only for their audit row (directory/routes.py), not for the streamed read.
+WRITING_GETS = frozenset({"auth.callback"})
+
+
+def install_web_write_intent(app) -> None:
+    """Admin-page requests that will write take the SQLite write lock with their first query.
+
+    A form POST typically reads first (the signed-in admin, the row it changes) and writes afterwards. In a plain
+    SQLite transaction that upgrade from reader to writer fails at once with "database is locked" when anything
+    else (the activity writer, a SCIM request) committed in between, and the page would answer 503; BEGIN IMMEDIATE
+    waits for the lock instead. SCIM requests decide this in ``scim/auth.py``."""
+    from flask import g, request
+
+    @app.before_request
+    def _web_write_intent():
+        if request.blueprint == "scim":
+            return
+        if request.method not in ("GET", "HEAD", "OPTIONS") or request.endpoint in WRITING_GETS:
+            g.web_write_reset = write_intent.set(True)
+
+    @app.teardown_request
+    def _end_web_write_intent(_exc):
+        reset = g.pop("web_write_reset", None)
+        if reset is not None:
+            write_intent.reset(reset)
+
+
 TRANSIENT_STATES = {"40001", "40P01", "55P03", "57P01", "57P03", "08000", "08003", "08006"}
 
 

@@ -566,3 +566,35 @@ def test_cursor_round_trip_and_garbage():
     assert cursor(make_cursor(at, 42)) == (at, 42)
     for bad in (None, "", "x", "2026-13-40T99:99:99.000000_1", "2026-12-04T09:30:01.123000_", "1_2"):
         assert cursor(bad) is None
+
+
+@pytest.mark.sqlite_only
+def test_a_form_post_waits_for_a_writer_that_commits_meanwhile(app, admin):
+    """An admin form reads (the signed-in admin) before it writes. Started as a plain SQLite read transaction, that
+    write failed at once ("database is locked": the snapshot went stale) when another writer committed in between,
+    and the form answered 503. Admin POSTs now take the write lock with their first query and wait their turn."""
+    import sqlite3
+    import threading
+    import time
+
+    from .conftest import database_url
+    token = csrf(admin, "/activity/settings")
+    other = sqlite3.connect(database_url(app.instance_path)[len("sqlite:///"):], timeout=5,
+                            check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("UPDATE admin_users SET name = 'changed elsewhere'")
+
+    def commit_soon():
+        time.sleep(0.5)  # while the form's request runs
+        other.commit()
+    writer = threading.Thread(target=commit_soon)
+    writer.start()
+    try:
+        resp = admin.post("/activity/settings", data={"csrf_token": token, "retention_days": "9"})
+    finally:
+        writer.join()
+        other.close()
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    with app.app_context():
+        assert recorder().settings() and db.session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "activity.settings")) == 1
