@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -371,3 +372,18 @@ def setup_code_from_log(server: LiveServer) -> str:
     m = re.search(r"one-time set-up code: ([0-9A-F]{6}(?:-[0-9A-F]{6}){3})", server.output())
     assert m, f"no set-up code in the server's output:\n{server.output()}"
     return m.group(1)
+
+
+def until_reload_shows(page, assertion, seconds: float = 15.0) -> None:
+    """A page shows the history written when it was loaded, and the activity writer flushes about once a second:
+    reload until ``assertion`` (a Playwright ``expect`` with a short timeout of its own) holds; after ``seconds``,
+    fail with its error."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            assertion()
+            return
+        except AssertionError:
+            if time.monotonic() >= deadline:
+                raise
+        page.reload()

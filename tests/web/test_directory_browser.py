@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import requests
 
 from scimapp.directory.export import USER_COLUMNS
 from tests.conftest import PATCH_OP
-from tests.web.helpers import CLIENT_ID, CLIENT_SECRET, SCOPES
+from tests.web.helpers import CLIENT_ID, CLIENT_SECRET, SCOPES, until_reload_shows
 from tests.web.test_browser import Checker, idp_sign_in
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -67,21 +66,6 @@ def provision(server, token: str) -> dict:
         {"op": "Add", "path": f"{ENTERPRISE}:manager", "value": grace["id"]}]})
     assert r.status_code == 200, r.text
     return {"grace": grace, "zoe": zoe, "alan": alan, "group": group}
-
-
-def until_reload_shows(page, assertion, seconds: float = 15.0) -> None:
-    """A page shows the history written when it was loaded, and the activity writer flushes about once a second:
-    reload until ``assertion`` (a Playwright ``expect`` with a short timeout of its own) holds; after ``seconds``,
-    fail with its error."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            assertion()
-            return
-        except AssertionError:
-            if time.monotonic() >= deadline:
-                raise
-        page.reload()
 
 
 @pytest.mark.parametrize("width", [1280, 320])
