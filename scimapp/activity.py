@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from flask import Flask
 from sqlalchemy import delete, insert, select
 
-from .database import intending_to_write, write_intent
+from .database import intending_to_write, is_transient, write_intent
 from .extensions import db
 from .models import AppSetting, ScimActivity
 from .scim.values import utcnow
@@ -76,6 +76,9 @@ class Recorder:
     # ------------------------------------------------------------------ the request side
     def record(self, entry: dict) -> None:
         """Queue one request's record (cheap: called on every SCIM request)."""
+        for key, value in entry.items():
+            if isinstance(value, str) and "\x00" in value:  # /Users/a%00b: PostgreSQL refuses NUL in text
+                entry[key] = value.replace("\x00", "\ufffd")
         self.buffer.append(entry)
         if len(self.buffer) > MAX_BUFFER:
             dropped = 0
@@ -155,13 +158,36 @@ class Recorder:
             if not rows:
                 return 0
             try:
-                with self._context(), intending_to_write(), db.engine.begin() as conn:
-                    conn.execute(insert(ScimActivity.__table__), rows)
-            except Exception:
-                with self.lock:  # put them back for the next round, oldest first
-                    self.buffer.extendleft(reversed(rows))
-                raise
+                self._insert(rows)
+            except Exception as exc:
+                if is_transient(exc):
+                    with self.lock:  # put them back for the next round, oldest first
+                        self.buffer.extendleft(reversed(rows))
+                    raise
+                # The database refused the batch itself (a value it cannot store): write the rows one by one and
+                # drop those it refuses, or that one row would be put back and fail every batch from now on.
+                return self._insert_each(rows)
             return len(rows)
+
+    def _insert(self, rows: list[dict]) -> None:
+        with self._context(), intending_to_write(), db.engine.begin() as conn:
+            conn.execute(insert(ScimActivity.__table__), rows)
+
+    def _insert_each(self, rows: list[dict]) -> int:
+        written = 0
+        for i, row in enumerate(rows):
+            try:
+                self._insert([row])
+            except Exception as exc:
+                if is_transient(exc):
+                    with self.lock:
+                        self.buffer.extendleft(reversed(rows[i:]))
+                    raise
+                log.warning("dropped an activity record of %s %s the database refused (%s)", row.get("method"),
+                            str(row.get("path"))[:100], type(exc).__name__)
+                continue
+            written += 1
+        return written
 
     def discard(self) -> None:
         """Forget what is queued and leave the writer thread (an app being thrown away, as tests do)."""

@@ -129,6 +129,29 @@ def test_the_background_writer_flushes_within_seconds(app, scim):
     assert count(app) == 1
 
 
+def test_a_nul_in_the_path_is_recorded_and_does_not_stop_the_writer(app, scim, recorder):
+    """GET /Users/a%00b (even without a token) put a NUL into the path column: PostgreSQL refused the batch, the
+    writer put it back and failed on it every second from then on, and no activity was recorded any more."""
+    scim.client.get("/scim/v2/Users/a%00b")
+    scim.get("/Users/x%00y")
+    scim.create_user("after@example.com")
+    recorder.flush()
+    paths = [r.path for r in rows(app)]
+    assert paths[:2] == ["/scim/v2/Users/a\ufffdb", "/scim/v2/Users/x\ufffdy"] and len(paths) == 3
+
+
+def test_a_record_the_database_refuses_is_dropped_not_retried_forever(app, scim, recorder, caplog):
+    scim.create_user("before@example.com")
+    recorder.record({**recorder.buffer[0], "method": None})  # NOT NULL: refused on any database
+    scim.create_user("after@example.com")
+    with caplog.at_level(logging.WARNING, logger="scimapp.activity"):
+        assert recorder.flush() == 2
+    assert "dropped an activity record" in caplog.text and not recorder.buffer
+    assert [r.path for r in rows(app)] == ["/scim/v2/Users", "/scim/v2/Users"]
+    scim.get("/Users")
+    assert recorder.flush() == 1
+
+
 def test_a_full_buffer_drops_the_oldest_records_and_says_so(app, recorder, monkeypatch, caplog):
     monkeypatch.setattr(activity, "MAX_BUFFER", 3)
     with caplog.at_level(logging.WARNING, logger="scimapp.activity"):
