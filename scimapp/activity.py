@@ -29,6 +29,9 @@ SETTINGS_KEY = "activity"
 DEFAULTS = {"capture_error_bodies": False, "retention_days": 30}
 MAX_BUFFER = 50_000
 MAX_BODY = 20_000  # characters of a captured body
+# Rows deleted per transaction when pruning: one DELETE of 400,000 rows held SQLite's write lock 2.5 s (SCIM writes
+# wait, then 503), as after shortening the retention period or a flood of requests.
+PRUNE_BATCH = 5_000
 
 
 def hour_of(at: datetime) -> int:
@@ -200,8 +203,14 @@ class Recorder:
         with self._context():
             days = int(self.settings().get("retention_days") or DEFAULTS["retention_days"])
         cutoff = utcnow() - timedelta(days=days)
-        with self._context(), intending_to_write(), db.engine.begin() as conn:
-            removed = conn.execute(delete(ScimActivity.__table__).where(ScimActivity.at < cutoff)).rowcount
+        table, removed = ScimActivity.__table__, 0
+        while True:  # in batches, each its own short write transaction (SQLite's lock is never held for long)
+            oldest = select(table.c.id).where(table.c.at < cutoff).order_by(table.c.at).limit(PRUNE_BATCH)
+            with self._context(), intending_to_write(), db.engine.begin() as conn:
+                done = conn.execute(delete(table).where(table.c.id.in_(oldest))).rowcount or 0
+            removed += done
+            if done < PRUNE_BATCH:
+                break
         self.last_prune = time.monotonic()
         if removed:
             log.info("pruned %d sync activity records older than %d days", removed, days)

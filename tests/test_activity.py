@@ -182,6 +182,20 @@ def test_prune_deletes_only_what_is_older_than_the_retention_period(app, scim, r
     assert count(app) == 0
 
 
+def test_prune_deletes_in_batches_of_its_own(app, scim, recorder, monkeypatch):
+    monkeypatch.setattr(activity, "PRUNE_BATCH", 2)
+    for i in range(5):
+        scim.create_user(f"old{i}@example.com")
+    scim.create_user("new@example.com")
+    recorder.flush()
+    with app.app_context():
+        for row in db.session.scalars(select(ScimActivity).order_by(ScimActivity.id).limit(5)):
+            row.at = utcnow() - timedelta(days=31)
+        db.session.commit()
+    assert recorder.prune() == 5
+    assert count(app) == 1
+
+
 def test_settings_default_to_no_capture_and_thirty_days(app, recorder):
     with app.app_context():
         assert recorder.settings() == {"capture_error_bodies": False, "retention_days": 30}
