@@ -664,3 +664,27 @@ def test_bulk_only_takes_post(scim):
     assert {m.strip() for m in resp.headers["Allow"].split(",")} == {"POST", "OPTIONS"}
     assert_error(scim.put("/Bulk", bulk_request([user_op("u1", "new1")])), 405)
     assert state(scim)["users"] == {}
+
+
+@pytest.mark.parametrize("shape", ["chain", "fan"])
+def test_waiting_operations_are_judged_without_rereading_every_reference(monkeypatch, shape):
+    """1,000 operations that each reference the next (a chain in reverse order), or the next 300 (a fan): the
+    resolution loop re-read every reference of every waiting operation on every pass, and scanned the pending list
+    for each, taking 16 s and 45 s of CPU in one request. Run order and results stay those of the pass rule."""
+    import time
+
+    from scimapp.scim import bulk as bulk_module
+    order = []
+
+    def execute(op, ids, service_for, token_id):
+        order.append(op.index)
+        return {"method": op.method, "bulkId": op.bulk_id, "location": f"{BASE}/Users/id-{op.index}", "status": "201"}
+    monkeypatch.setattr(bulk_module, "_execute", execute)
+    n, reach = 1000, (1 if shape == "chain" else 300)
+    ops = [user_op(f"b{i}", f"u{i}", nickName=[f"bulkId:b{j}" for j in range(i + 1, min(n, i + 1 + reach))])
+           for i in range(n)]
+    started = time.monotonic()
+    result = bulk_module.run(bulk_request(ops), None, None, n)
+    assert time.monotonic() - started < 5
+    assert order == list(range(n - 1, -1, -1))
+    assert [r["status"] for r in result["Operations"]] == ["201"] * n
