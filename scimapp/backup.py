@@ -47,6 +47,10 @@ def backup(database_uri: str, target: Path, busy_timeout_ms: int = 10_000) -> st
     target = Path(target)
     if target.exists():
         raise BackupError(f"{target} exists already: choose a new file name")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)  # "backups/scimapp-2026-12-03.db" in a fresh folder
+    except OSError as exc:
+        raise BackupError(f"cannot create the folder {target.parent}: {exc.strerror or exc}") from None
     src = sqlite3.connect(source, timeout=busy_timeout_ms / 1000)
     dst = sqlite3.connect(target)
     try:

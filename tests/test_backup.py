@@ -87,6 +87,11 @@ def test_refusals(tmp_path):
     assert cli(instance, "backup", str(copy)).returncode == 0
     again = cli(instance, "backup", str(copy))
     assert again.returncode == 1 and "exists already" in again.stderr
+    nested = tmp_path / "backups" / "2026" / "scimapp.db"  # the README's example, in a folder not made yet
+    made = cli(instance, "backup", str(nested))
+    assert made.returncode == 0 and "integrity check: ok" in made.stdout, made.stderr
+    blocked = cli(instance, "backup", str(copy / "under-a-file.db"))
+    assert blocked.returncode == 1 and "cannot create the folder" in blocked.stderr and "Traceback" not in blocked.stderr
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"not a database" * 100)
     bad = cli(instance, "restore", str(garbage), "--yes")
