@@ -29,6 +29,9 @@ SETTINGS_KEY = "activity"
 DEFAULTS = {"capture_error_bodies": False, "retention_days": 30}
 MAX_BUFFER = 50_000
 MAX_BODY = 20_000  # characters of a captured body
+# Requests without a valid token (401) recorded per minute and process: enough to diagnose a mistyped token, not
+# a way for anyone who can reach the Tenant URL to fill the database.
+UNAUTHENTICATED_PER_MINUTE = 60
 # Rows deleted per transaction when pruning: one DELETE of 400,000 rows held SQLite's write lock 2.5 s (SCIM writes
 # wait, then 503), as after shortening the retention period or a flood of requests.
 PRUNE_BATCH = 5_000
@@ -75,6 +78,7 @@ class Recorder:
         self.registered = False
         self.last_prune = 0.0
         self._settings = (0.0, dict(DEFAULTS))
+        self._anonymous = [0.0, 0, 0]  # window start, recorded in it, dropped in it
 
     # ------------------------------------------------------------------ the request side
     def record(self, entry: dict) -> None:
@@ -93,6 +97,19 @@ class Recorder:
             self.registered = True
             _recorders.add(self)
             _ensure_writer()
+
+    def allow_unauthenticated(self) -> bool:
+        """May one more request without a valid token be recorded this minute? Says in the log how many were not."""
+        now = time.monotonic()
+        with self.lock:
+            start, kept, dropped = self._anonymous
+            if now - start >= 60:
+                if dropped:
+                    log.warning("%d requests without a valid token were not recorded in the last minute", dropped)
+                start, kept, dropped = now, 0, 0
+            allowed = kept < UNAUTHENTICATED_PER_MINUTE
+            self._anonymous = [start, kept + allowed, dropped + (not allowed)]
+        return allowed
 
     def settings(self) -> dict:
         """Capture and retention settings, re-read from the database at most every 30 seconds.

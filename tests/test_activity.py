@@ -245,3 +245,18 @@ def test_recording_can_be_switched_off_for_the_benchmark(app, scim, recorder):
     app.config["ACTIVITY_ENABLED"] = True
     scim.get("/Users?filter=" + 'userName eq "grace@example.com"')
     assert recorder.flush() == 1
+
+
+def test_requests_without_a_valid_token_are_recorded_up_to_a_cap(app, client, scim, recorder, monkeypatch, caplog):
+    """Anyone who can reach the Tenant URL can send 401s: they must not be able to fill the database."""
+    monkeypatch.setattr(activity, "UNAUTHENTICATED_PER_MINUTE", 3)
+    for _ in range(10):
+        assert client.get("/scim/v2/Users", headers={"Authorization": "Bearer scim_bogus"}).status_code == 401
+    scim.create_user("still@example.com")  # a real token is always recorded
+    assert recorder.flush() == 4
+    assert [r.status for r in rows(app)] == [401, 401, 401, 201]
+    recorder._anonymous[0] -= 61  # the next minute: the log says how many were left out
+    with caplog.at_level(logging.WARNING, logger="scimapp.activity"):
+        client.get("/scim/v2/Users")
+    assert "7 requests without a valid token were not recorded" in caplog.text
+    assert recorder.flush() == 1

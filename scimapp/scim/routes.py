@@ -292,6 +292,8 @@ def _record_activity(response):
     if not current_app.config["ACTIVITY_ENABLED"]:
         return response
     recorder = current_app.extensions["scim_activity"]
+    if g.get("scim_token_id") is None and not recorder.allow_unauthenticated():
+        return response
     now = utcnow()
     kind, rid, changes = g.get("scim_resource", (None, None, None))
     started = g.get("request_started")
