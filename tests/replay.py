@@ -30,6 +30,7 @@ import copy
 import http.client
 import json
 import re
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -455,7 +456,7 @@ def run_steps(server, token: str, steps: list[dict], label: str, headers: Client
             if problems:
                 failures.append(f"{head}: " + "\n    ".join(problems))
             continue
-        extra = {"authorization": st["authorization"]} if "authorization" in st else {}
+        extra = {"authorization": unknown_token(st["authorization"])} if "authorization" in st else {}
         reply = send(server, token, st["method"], path, query, body, headers=headers, **extra)
         problems = check_expectations(expect, reply)
         if reply_check:
@@ -480,6 +481,14 @@ def run_steps(server, token: str, steps: list[dict], label: str, headers: Client
             failures.append(f"{head}: " + "; ".join(problems) + f"\n    {reply.describe()}")
     assert not failures, f"{len(failures)} of {len(steps)} steps of {label} failed:\n" + "\n".join(failures)
     return saved
+
+
+def unknown_token(authorization):
+    """``{unknown_token}`` in a step's Authorization stands for a well-formed token this server never issued, made
+    fresh on each run (the data files hold no token-shaped secrets)."""
+    if isinstance(authorization, str) and "{unknown_token}" in authorization:
+        return authorization.replace("{unknown_token}", "scim_" + secrets.token_urlsafe(32))
+    return authorization
 
 
 STEP_KEYS = {"name", "method", "path", "query", "body", "body_base", "authorization", "expect", "save", "save_json",
