@@ -77,20 +77,33 @@ def install_web_write_intent(app) -> None:
     SQLite transaction that upgrade from reader to writer fails at once with "database is locked" when anything
     else (the activity writer, a SCIM request) committed in between, and the page would answer 503; BEGIN IMMEDIATE
     waits for the lock instead. SCIM requests decide this in ``scim/auth.py``."""
-    from flask import g, request
+    from flask import request
 
     @app.before_request
     def _web_write_intent():
         if request.blueprint == "scim":
             return
         if request.method not in ("GET", "HEAD", "OPTIONS") or request.endpoint in WRITING_GETS:
-            g.web_write_reset = write_intent.set(True)
+            set_for_request(write_intent, True)
 
     @app.teardown_request
     def _end_web_write_intent(_exc):
-        reset = g.pop("web_write_reset", None)
-        if reset is not None:
-            write_intent.reset(reset)
+        end_for_request(write_intent)
+
+
+def set_for_request(var: contextvars.ContextVar, value) -> None:
+    """Set a context variable until the end of this request (``end_for_request`` in a teardown puts it back)."""
+    from flask import g
+    g.setdefault("_context_resets", {}).setdefault(var.name, []).append(var.set(value))
+
+
+def end_for_request(*variables: contextvars.ContextVar) -> None:
+    """Put back what ``set_for_request`` changed for these variables, latest first."""
+    from flask import g
+    resets = g.get("_context_resets", {})
+    for var in variables:
+        for token in reversed(resets.pop(var.name, [])):
+            var.reset(token)
 
 
 TRANSIENT_STATES = {"40001", "40P01", "55P03", "57P01", "57P03", "08000", "08003", "08006"}

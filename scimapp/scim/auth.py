@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import current_app, g, request
 
 from .. import tokens
-from ..database import read_only, write_intent
+from ..database import end_for_request, read_only, set_for_request, write_intent
 from ..extensions import db
 from . import bp
 from .errors import ScimError
@@ -22,7 +22,7 @@ def _unauthorized(detail: str, invalid: bool) -> ScimError:
 def authenticate():
     """Resolve ``Authorization: Bearer <token>`` to an active token, or answer 401."""
     # The token check only reads: no transaction for it (see database.configure_engine); SCIM GETs stay that way.
-    g.scim_read_reset = read_only.set(True)
+    set_for_request(read_only, True)
     scheme, _, secret = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise _unauthorized("send the SCIM token as 'Authorization: Bearer <token>'", invalid=False)
@@ -36,15 +36,10 @@ def authenticate():
         # Only now, with the token known good, do this request's transactions take the SQLite write lock first:
         # unauthenticated writes never compete for it.
         db.session.commit()
-        read_only.reset(g.pop("scim_read_reset"))
-        g.scim_write_reset = write_intent.set(True)
+        end_for_request(read_only)
+        set_for_request(write_intent, True)
 
 
 @bp.teardown_request
 def _end_write_intent(_exc):
-    reset = g.pop("scim_write_reset", None)
-    if reset is not None:
-        write_intent.reset(reset)
-    reset = g.pop("scim_read_reset", None)
-    if reset is not None:
-        read_only.reset(reset)
+    end_for_request(write_intent, read_only)

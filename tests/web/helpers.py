@@ -387,3 +387,16 @@ def until_reload_shows(page, assertion, seconds: float = 15.0) -> None:
             if time.monotonic() >= deadline:
                 raise
         page.reload()
+
+
+def scim(server, token: str, method: str, path: str, body: dict | None = None) -> requests.Response:
+    """A SCIM request to a live server with a bearer token."""
+    return requests.request(method, server.base + path, json=body, timeout=10,
+                            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"})
+
+
+def created(server, token: str, path: str, body: dict) -> dict:
+    """POST a resource over SCIM; the created representation."""
+    r = scim(server, token, "POST", path, body)
+    assert r.status_code == 201, r.text
+    return r.json()

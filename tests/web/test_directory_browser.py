@@ -12,11 +12,10 @@ import re
 from pathlib import Path
 
 import pytest
-import requests
 
 from scimapp.directory.export import USER_COLUMNS
 from tests.conftest import PATCH_OP
-from tests.web.helpers import CLIENT_ID, CLIENT_SECRET, SCOPES, until_reload_shows
+from tests.web.helpers import CLIENT_ID, CLIENT_SECRET, SCOPES, created, scim, until_reload_shows
 from tests.web.test_browser import Checker, idp_sign_in
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -25,17 +24,6 @@ ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 TOKEN = "Entra ID provisioning"
 # The width the page lays out, against the width it needs: more means the page scrolls sideways.
 WIDTHS = "() => [document.scrollingElement.scrollWidth, document.scrollingElement.clientWidth]"
-
-
-def scim(server, token: str, method: str, path: str, body: dict | None = None) -> requests.Response:
-    return requests.request(method, server.base + path, json=body, timeout=10,
-                            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"})
-
-
-def created(server, token: str, path: str, body: dict) -> dict:
-    r = scim(server, token, "POST", path, body)
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 def user(user_name: str, display: str, given: str, family: str, email: str, **more) -> dict:

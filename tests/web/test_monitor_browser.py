@@ -7,24 +7,12 @@ from __future__ import annotations
 import re
 
 import pytest
-import requests
 
-from tests.web.helpers import CLIENT_ID, CLIENT_SECRET, SCOPES, until_reload_shows
+from tests.web.helpers import CLIENT_ID, CLIENT_SECRET, SCOPES, created, scim, until_reload_shows
 from tests.web.test_browser import Checker, idp_sign_in
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-
-
-def scim(server, token: str, method: str, path: str, body: dict | None = None) -> requests.Response:
-    return requests.request(method, server.base + path, json=body, timeout=10,
-                            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"})
-
-
-def created(server, token: str, path: str, body: dict) -> str:
-    r = scim(server, token, "POST", path, body)
-    assert r.status_code == 201, r.text
-    return r.json()["id"]
 
 
 @pytest.mark.parametrize("width", [1280, 320])
@@ -35,8 +23,8 @@ def test_monitoring_pages_find_an_error_and_clean_up_a_test_token(new_context, l
                            "SCIMAPP_OIDC_CLIENT_SECRET": CLIENT_SECRET, "SCIMAPP_OIDC_SCOPES": SCOPES,
                            "SCIMAPP_ADMIN_EMAILS": "alice@example.com"})
     production, validator = server.token("Entra ID production"), server.token("SCIM validator")
-    real = created(server, production, "/Users", {"schemas": [USER], "userName": "real@example.org"})
-    test_user = created(server, validator, "/Users", {"schemas": [USER], "userName": "test@example.org"})
+    real = created(server, production, "/Users", {"schemas": [USER], "userName": "real@example.org"})["id"]
+    test_user = created(server, validator, "/Users", {"schemas": [USER], "userName": "test@example.org"})["id"]
     created(server, validator, "/Groups", {"schemas": [GROUP], "displayName": "Validator group",
                                            "members": [{"value": real}, {"value": test_user}]})
     assert scim(server, validator, "POST", "/Users", {"schemas": [USER], "userName": "real@example.org"}) \
