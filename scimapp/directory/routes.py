@@ -123,18 +123,23 @@ def index():
     return redirect(url_for("directory.users"))
 
 
+def _list_page(kind: str, sorts: dict, default_sort: str, fetch):
+    """A list page (users or groups): read the listing from the query string, fetch its page, render."""
+    listing = listing_args(sorts, default_sort)
+    page = fetch(listing)
+    listing = queries.with_page(listing, page.page)
+    db.session.commit()
+    return render_template(
+        f"directory/{kind}.html", listing=listing, page=page, sorts=list(sorts),
+        pages=page_numbers(page.page, page.pages),
+        url=lambda **changes: list_url(f"directory.{kind}", listing, default_sort, **changes))
+
+
 @bp.get("/users")
 @admin_required
 def users():
     """Users: search, active filter, sort, 50 a page."""
-    listing = listing_args(USER_SORTS, "userName")
-    page = queries.list_users(listing)
-    listing = queries.with_page(listing, page.page)
-    db.session.commit()
-    return render_template(
-        "directory/users.html", listing=listing, page=page, sorts=list(USER_SORTS),
-        pages=page_numbers(page.page, page.pages),
-        url=lambda **changes: list_url("directory.users", listing, "userName", **changes))
+    return _list_page("users", USER_SORTS, "userName", queries.list_users)
 
 
 # The attributes shown in the "Profile" list of a user page, in this order (name parts are shown separately).
@@ -182,14 +187,7 @@ def user(rid: str):
 @admin_required
 def groups():
     """Groups: search by name, member counts, 50 a page."""
-    listing = listing_args(GROUP_SORTS, "displayName")
-    page = queries.list_groups(listing)
-    listing = queries.with_page(listing, page.page)
-    db.session.commit()
-    return render_template(
-        "directory/groups.html", listing=listing, page=page, sorts=list(GROUP_SORTS),
-        pages=page_numbers(page.page, page.pages),
-        url=lambda **changes: list_url("directory.groups", listing, "displayName", **changes))
+    return _list_page("groups", GROUP_SORTS, "displayName", queries.list_groups)
 
 
 @bp.get("/groups/<path:gid>")
