@@ -34,28 +34,50 @@ def current_revisions() -> frozenset:
         return frozenset(MigrationContext.configure(conn).get_current_heads())
 
 
-def upgrade_to_head() -> bool:
-    """Upgrade when the database is behind; True when something was done."""
-    current = current_revisions()
+def _state(conn) -> tuple[frozenset, bool]:
+    """The database's revision(s), and whether scimapp's tables exist, read on one connection."""
+    from sqlalchemy import inspect
+    return (frozenset(MigrationContext.configure(conn).get_current_heads()),
+            "scim_users" in inspect(conn).get_table_names())
+
+
+def _upgrade_locked(conn) -> bool:
+    """With the upgrade lock held (so no other process is half-way through): upgrade when still behind."""
+    current, has_tables = _state(conn)
     if current == head_revisions():
+        return False  # another process did it while we waited for the lock
+    if not current and has_tables:
+        raise RuntimeError("the database has scimapp's tables but no migration history (it was made by a "
+                           "pre-release build); back it up and start from a new database")
+    return True
+
+
+def upgrade_to_head() -> bool:
+    """Upgrade when the database is behind; True when this process did the upgrade."""
+    if current_revisions() == head_revisions():
         return False
-    if not current:
-        from sqlalchemy import inspect
-        if "scim_users" in inspect(db.engine).get_table_names():
-            raise RuntimeError("the database has scimapp's tables but no migration history (it was made by a "
-                               "pre-release build); back it up and start from a new database")
     from flask_migrate import upgrade
     if db.engine.dialect.name == "postgresql":
         with db.engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": LOCK_ID})
             try:
-                if current_revisions() != head_revisions():
+                behind = _upgrade_locked(conn)
+                conn.rollback()  # end the read's transaction; the lock is held by the session, not by it
+                if behind:
                     upgrade(directory=str(MIGRATIONS))
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_ID})
                 conn.commit()
     else:
-        with intending_to_write():  # SQLite: BEGIN IMMEDIATE, so two starting servers take turns
-            upgrade(directory=str(MIGRATIONS))
-    current_app.logger.info("database schema upgraded to %s", ", ".join(sorted(head_revisions())))
-    return True
+        # SQLite: every transaction in this block starts with BEGIN IMMEDIATE, so two starting servers take
+        # turns. The check holds the write lock while it reads; if another process upgrades between the check
+        # and the upgrade, Alembic (reading the version under the lock again) finds nothing to do.
+        with intending_to_write():
+            with db.engine.connect() as conn:
+                behind = _upgrade_locked(conn)
+                conn.rollback()
+            if behind:
+                upgrade(directory=str(MIGRATIONS))
+    if behind:
+        current_app.logger.info("database schema upgraded to %s", ", ".join(sorted(head_revisions())))
+    return behind

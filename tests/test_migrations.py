@@ -128,3 +128,14 @@ def test_two_servers_starting_at_once_on_one_database_both_come_up(tmp_path):
     outputs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
     assert all(out.strip() == "up" for out, _ in outputs)
+
+
+def test_an_upgrade_another_server_finished_meanwhile_is_not_mistaken_for_a_pre_release_database(tmp_path,
+                                                                                                   monkeypatch):
+    """The race CI once hit on PostgreSQL: a starting server reads "no revision" just before another server
+    commits the whole schema, then sees the tables. Under the lock it must find the work done, not refuse."""
+    from scimapp import schema_upgrade
+    app = create_app({"INSTANCE_PATH": tmp_path})
+    monkeypatch.setattr(schema_upgrade, "current_revisions", lambda: frozenset())  # the stale first read
+    with app.app_context():
+        assert schema_upgrade.upgrade_to_head() is False
