@@ -6,12 +6,18 @@ import argparse
 import logging
 import sys
 
+from sqlalchemy.exc import OperationalError
+
 from scimapp import create_app
 
 try:
     app = create_app()
 except ValueError as exc:  # a bad setting: say which, without a traceback
     sys.exit(f"scimapp: configuration error: {exc}")
+except RuntimeError as exc:  # a database this version cannot take over (schema_upgrade.py says why)
+    sys.exit(f"scimapp: {exc}")
+except OperationalError as exc:  # the database server is down, or the URL points nowhere
+    sys.exit(f"scimapp: cannot open the database: {exc.orig or exc}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,6 +30,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=app.config["HOST"], help="address to listen on (default %(default)s)")
     parser.add_argument("--port", type=int, default=int(app.config["PORT"]), help="port (default %(default)s)")
     args = parser.parse_args(argv)
+    if not app.config["AUTO_MIGRATE"]:
+        from scimapp.schema_upgrade import current_revisions, head_revisions
+        with app.app_context():
+            current, head = current_revisions(), head_revisions()
+        if current != head:
+            sys.exit(f"scimapp: the database schema is at {', '.join(sorted(current)) or 'nothing (new database)'}"
+                     f" and this version needs {', '.join(sorted(head))}; automatic upgrades are off "
+                     "(SCIMAPP_AUTO_MIGRATE=false): back up, then run `flask --app app db upgrade`")
     app.config.update(HOST=args.host, PORT=args.port)
     log = logging.getLogger("scimapp")
     shown_host = f"[{args.host}]" if ":" in args.host else args.host

@@ -187,3 +187,29 @@ def test_a_port_in_use_is_a_clear_error(tmp_path):
                                 env={**__import__("os").environ, "SCIMAPP_INSTANCE_PATH": str(tmp_path)})
     assert result.returncode != 0 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.empty_database
+def test_a_database_behind_this_version_with_automatic_upgrades_off_is_a_clear_error(tmp_path):
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+    result = subprocess.run([sys.executable, "app.py", "--port", "0"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60, env={**__import__("os").environ, "SCIMAPP_INSTANCE_PATH": str(tmp_path),
+                                             "SCIMAPP_AUTO_MIGRATE": "false"})
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "nothing (new database)" in result.stderr and "flask --app app db upgrade" in result.stderr
+
+
+def test_an_unreachable_database_is_a_clear_error(tmp_path):
+    import subprocess
+    import sys
+
+    from .conftest import ROOT, free_port
+    url = f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/scimapp?connect_timeout=5"
+    result = subprocess.run([sys.executable, "app.py"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={**__import__("os").environ, "SCIMAPP_INSTANCE_PATH": str(tmp_path),
+                                 "SCIMAPP_DATABASE_URL": url})
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "cannot open the database" in result.stderr
