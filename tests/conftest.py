@@ -7,7 +7,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -119,6 +121,29 @@ def stored_bytes(url: str) -> bytes:
             return repr([list(conn.execute(select("*").select_from(table(n)))) for n in names]).encode()
     finally:
         engine.dispose()
+
+
+@contextmanager
+def recorded_sql(app):
+    """The SQL statements the app runs inside the block on this thread (a test client's requests run here; the
+    sync-activity writer's inserts and prunes, on its own thread, are not part of what a request costs)."""
+    from sqlalchemy import event
+
+    from scimapp.extensions import db
+    with app.app_context():
+        engine = db.engine
+    statements: list[str] = []
+    me = threading.get_ident()
+
+    def listener(conn, cursor, statement, parameters, context, executemany):
+        if threading.get_ident() == me:
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
 
 
 def needs(condition, why: str) -> None:

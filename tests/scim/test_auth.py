@@ -5,18 +5,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets as pysecrets
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from scimapp import tokens
 from scimapp.extensions import db
 from scimapp.models import ScimToken, ScimUser
 from scimapp.scim.values import utcnow
 
-from ..conftest import stored_bytes
+from ..conftest import recorded_sql, stored_bytes
 
 SCIM = "/scim/v2"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -58,20 +57,6 @@ def user_count(app) -> int:
         return len(db.session.scalars(select(ScimUser.id)).all())
 
 
-@contextmanager
-def recorded_sql(app):
-    with app.app_context():
-        engine = db.engine
-    statements: list[str] = []
-
-    def listener(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
 
 
 ENDPOINTS = [("GET", "/Users"), ("GET", "/Groups"), ("GET", "/Users/some-id"), ("GET", "/ServiceProviderConfig"),

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import re
 import time
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import event
 
 from scimapp import create_app
 from scimapp.scim.filter import parse_filter
 from scimapp.scim.paths import evaluate
-from tests.conftest import ScimClient
+from tests.conftest import ScimClient, recorded_sql
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -183,21 +181,6 @@ def directory(tmp_path_factory):
         db.engine.dispose()
 
 
-@contextmanager
-def recorded_sql(app):
-    from scimapp.extensions import db
-    with app.app_context():
-        engine = db.engine
-    statements: list[str] = []
-
-    def listener(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
 
 
 def sql_ids(d: Directory, flt: str) -> tuple[set[str], list[str]]:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import insert
 
-from ..conftest import query_rows
+from ..conftest import query_rows, recorded_sql
 
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -59,22 +58,6 @@ def add_members(*ids):
     return [{"op": "add", "path": "members", "value": [{"value": i} for i in ids]}]
 
 
-@contextmanager
-def recorded_sql(app):
-    """Every SQL statement the app's engine executes inside the block."""
-    from scimapp.extensions import db
-    with app.app_context():
-        engine = db.engine
-    statements: list[str] = []
-
-    def listener(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
 
 
 @pytest.fixture
