@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 
 from scimapp import create_app
 from scimapp.directory import export, queries
+from scimapp.monitor import queries as monitor_queries
 from scimapp.extensions import db
 from scimapp.models import AdminUser, AuditEvent, ScimGroupMember
 from scimapp.scim.values import utcnow
@@ -410,11 +411,28 @@ def test_web_export_of_users(app, admin, directory):
     ada = by_name["ada.lovelace@example.com"]
     assert (ada["id"], ada["externalId"], ada["displayName"], ada["givenName"], ada["familyName"], ada["email"],
             ada["active"]) == (directory["ada"]["id"], "EXT-ada-001", "Ada Lovelace", "Augusta", "Byron",
-                               "countess@analytical.example", "")
+                               "countess@analytical.example", "true")
     assert by_name["grace@example.com"]["active"] == "false" and by_name["Alan.Turing@Example.com"]["active"] == "true"
     assert by_name["grace@example.com"]["email"] == "amazing.grace@navy.example"
     assert ada["created"] == directory["ada"]["meta"]["created"]
     assert audit_rows(app) == [("export", ADMIN, "users")]
+
+
+def test_exported_active_agrees_with_the_dashboard_for_users_provisioned_without_it(app, admin, scim):
+    """A user whose client never sent ``active`` counts as active on the dashboard and the users list, so the
+    export says ``true`` for it, not a blank cell."""
+    scim.create_user("no.active@example.com")
+    scim.create_user("off@example.com", active=False)
+    with app.app_context():
+        stored = db.session.execute(text("SELECT user_name, active FROM scim_users")).all()
+        counts = monitor_queries.directory_counts()
+    assert ("no.active@example.com", None) in [tuple(r) for r in stored]  # the column really is empty
+    rows = csv_rows(downloaded(admin.get("/directory/export/users.csv")))
+    active = {row[1]: row[rows[0].index("active")] for row in rows[1:]}
+    assert active == {"no.active@example.com": "true", "off@example.com": "false"}
+    assert (list(active.values()).count("true"), list(active.values()).count("false")) == \
+        (counts["active"], counts["inactive"])
+    assert listed_users(page(admin, "/directory/users?status=active")) == ["no.active@example.com"]
 
 
 def test_exported_cells_never_start_a_formula(admin, directory):

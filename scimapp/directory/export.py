@@ -77,13 +77,14 @@ def _name(data: dict | None, sub: str) -> str | None:
 
 def users_csv(batch: int | None = None) -> Iterator[str]:
     """Every user: id, userName, externalId, displayName, givenName, familyName, the primary (else work, else first)
-    e-mail address, active, created, lastModified; oldest first."""
+    e-mail address, active, created, lastModified; oldest first. A user provisioned without ``active`` is written as
+    active (``true``), as the dashboard and the users list count it: only ``active: false`` disables a user."""
     stmt = (select(U.c.id, U.c.user_name, U.c.external_id, U.c.display_name, U.c.data, U.c.active, U.c.created_at,
                    U.c.updated_at).order_by(U.c.created_at, U.c.id))
 
     def row(r):
         return [r.id, r.user_name, r.external_id, r.display_name, _name(r.data, "givenName"),
-                _name(r.data, "familyName"), primary_email(r.data), r.active, format_datetime(r.created_at),
+                _name(r.data, "familyName"), primary_email(r.data), r.active is not False, format_datetime(r.created_at),
                 format_datetime(r.updated_at)]
     return _stream(USER_COLUMNS, stmt, row, batch)
 
