@@ -8,6 +8,7 @@ PostgreSQL needs none of this; read-modify-write paths lock their row with ``SEL
 from __future__ import annotations
 
 import contextvars
+import os
 from contextlib import contextmanager
 
 from sqlalchemy import event
@@ -34,6 +35,12 @@ def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
     if engine.dialect.name != "sqlite":
         return
 
+    database = engine.url.database
+    if os.name == "posix" and database and database != ":memory:" and not database.startswith("file:"):
+        @event.listens_for(engine, "do_connect")
+        def _sqlite_private_file(_dialect, _record, _cargs, _cparams):
+            create_private_file(database)
+
     @event.listens_for(engine, "connect")
     def _sqlite_connect(dbapi_conn, _record):
         dbapi_conn.isolation_level = None  # the driver must not open transactions itself: we do, below
@@ -53,6 +60,20 @@ def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         elif not read_only.get():
             conn.exec_driver_sql("BEGIN")
+
+
+def create_private_file(path: str) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (an empty file is an empty SQLite database).
+
+    SQLite itself would create the database with 0644 less the umask: readable by every local account, though it
+    holds the directory's personal data and the token hashes. Its -wal, -shm and -journal files copy the database
+    file's mode, so they stay private too. Runs before each new connection (cheap: one failed exclusive create);
+    any other error is left to SQLite to report as it always does. POSIX only: Windows has no such modes."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:  # FileExistsError above all; a missing folder or no permission is SQLite's error to give
+        return
+    os.close(fd)
 
 
 @contextmanager

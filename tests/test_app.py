@@ -1,6 +1,9 @@
 """The application shell: first start, config layers, the health check, and ``python app.py`` itself."""
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 import requests
 from sqlalchemy import text
@@ -23,6 +26,51 @@ def test_first_start_creates_instance_secret_and_database(tmp_path):
         assert db.session.execute(text("SELECT count(*) FROM scim_users")).scalar() == 0
     # A second start keeps the same key (sessions survive restarts).
     assert create_app({"INSTANCE_PATH": instance}).config["SECRET_KEY"] == secret
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.skipif(os.name != "posix", reason="file modes apply on POSIX only")
+@pytest.mark.parametrize("where", ["instance", "database_url"])
+def test_a_new_sqlite_database_and_its_wal_files_are_private_like_the_key_files(tmp_path, monkeypatch, where):
+    old_umask = os.umask(0o022)  # the usual umask, under which SQLite alone would create the file 0644
+    try:
+        instance = tmp_path / "instance"
+        if where == "instance":
+            database = instance / "scimapp.db"
+        else:
+            database = tmp_path / "elsewhere" / "scim.db"
+            database.parent.mkdir()
+            monkeypatch.setenv("SCIMAPP_DATABASE_URL", f"sqlite:///{database.as_posix()}")
+        app = create_app({"INSTANCE_PATH": instance})
+        assert _mode(instance / "secret_key") == 0o600
+        with app.app_context():
+            with db.engine.connect() as conn:  # an open connection in WAL mode keeps the -wal and -shm files
+                conn.execute(text("SELECT count(*) FROM scim_users")).scalar()
+                assert _mode(database) == 0o600
+                for suffix in ("-wal", "-shm"):
+                    assert _mode(f"{database}{suffix}") == 0o600, suffix
+            db.engine.dispose()
+    finally:
+        os.umask(old_umask)
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.skipif(os.name != "posix", reason="file modes apply on POSIX only")
+def test_an_existing_database_keeps_its_mode(tmp_path):
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    database = instance / "scimapp.db"
+    create_app({"INSTANCE_PATH": instance})
+    database.chmod(0o640)  # an operator's own choice (e.g. readable by a backup group) is left alone
+    app = create_app({"INSTANCE_PATH": instance})
+    with app.app_context():
+        assert db.session.execute(text("SELECT count(*) FROM scim_users")).scalar() == 0
+        db.engine.dispose()
+    assert _mode(database) == 0o640
 
 
 def test_each_instance_gets_its_own_random_secret(tmp_path):
