@@ -7,10 +7,13 @@ databases are backed up with PostgreSQL's own tools (pg_dump / pg_restore); see 
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+
+from .database import create_private_file
 
 
 class BackupError(RuntimeError):
@@ -51,6 +54,8 @@ def backup(database_uri: str, target: Path, busy_timeout_ms: int = 10_000) -> st
         target.parent.mkdir(parents=True, exist_ok=True)  # "backups/scimapp-2026-12-03.db" in a fresh folder
     except OSError as exc:
         raise BackupError(f"cannot create the folder {target.parent}: {exc.strerror or exc}") from None
+    if os.name == "posix":
+        create_private_file(str(target))  # the copy holds what the database holds: 0600, as the database itself
     src = sqlite3.connect(source, timeout=busy_timeout_ms / 1000)
     dst = sqlite3.connect(target)
     try:

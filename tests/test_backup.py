@@ -1,7 +1,9 @@
 """``flask --app app backup`` / ``restore``: consistent copies of a SQLite database while the server writes."""
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import threading
 import time
 
@@ -59,6 +61,8 @@ def test_backup_while_the_server_writes_is_consistent_and_restore_puts_it_back(t
         assert result.returncode == 0, result.stderr
         assert "integrity check: ok" in result.stdout
         assert backup.integrity(copy) == "ok"
+        if os.name == "posix":  # the copy is as private as the database
+            assert stat.S_IMODE(copy.stat().st_mode) == 0o600
         con = sqlite3.connect(copy)
         try:
             saved = {r[0] for r in con.execute("SELECT user_name FROM scim_users")}
