@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, select, update
 
 from . import audit
 from .database import intending_to_write
+from .fastsql import Fast
 from .extensions import db
 from .models import ScimToken
 from .scim.values import utcnow
@@ -66,9 +67,10 @@ def create(name: str, created_by: str, expires_days: int | None = None) -> tuple
 
 
 _T = ScimToken.__table__.c
-# Built once: checking a token is on every SCIM request's path, so it is a plain indexed lookup with no ORM layer.
-_VERIFY = select(_T.id, _T.name, _T.expires_at, _T.revoked_at, _T.last_used_at).where(
-    _T.token_hash == bindparam("token_hash"))
+# Built once: checking a token is on every SCIM request's path, so it is a plain indexed lookup with no ORM layer,
+# run on the DB-API cursor (fastsql.py).
+_VERIFY = Fast(select(_T.id, _T.name, _T.expires_at, _T.revoked_at, _T.last_used_at).where(
+    _T.token_hash == bindparam("token_hash")))
 
 
 def verify(secret: str):
@@ -76,7 +78,7 @@ def verify(secret: str):
     revoked or expired)."""
     if not secret or not secret.startswith(PREFIX) or len(secret) > 200:
         return None
-    token = db.session.connection().execute(_VERIFY, {"token_hash": hash_secret(secret)}).first()
+    token = _VERIFY.first(db.session.connection(), {"token_hash": hash_secret(secret)})
     if token is None or status(token) != "active":
         return None
     return token

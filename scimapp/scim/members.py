@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..extensions import db
+from ..fastsql import Fast
 from ..models import ScimGroup, ScimGroupMember, ScimUser
 from .errors import bad_request
 from .schemas import note_ignored
@@ -26,6 +27,9 @@ _GROUPS_OF = (select(_GM.member_id, _GM.group_id, _G.display_name)
               .join_from(ScimGroupMember.__table__, ScimGroup.__table__, _G.id == _GM.group_id)
               .where(_GM.member_id.in_(bindparam("ids", expanding=True)))
               .order_by(_GM.member_id, _G.display_name_key, _GM.group_id))
+_GROUPS_OF_ONE = Fast(select(_GM.member_id, _GM.group_id, _G.display_name)
+                      .join_from(ScimGroupMember.__table__, ScimGroup.__table__, _G.id == _GM.group_id)
+                      .where(_GM.member_id == bindparam("id")).order_by(_G.display_name_key, _GM.group_id))
 
 
 def _chunks(items: list, size: int = CHUNK):
@@ -175,8 +179,12 @@ def members_of(group_ids: list[str], base_url: str) -> dict[str, list[dict]]:
 def groups_of(user_ids: list[str], base_url: str) -> dict[str, list[dict]]:
     """{user id: [its direct groups]} for a page of users (RFC 7643 §4.1.2 ``groups``)."""
     out: dict[str, list[dict]] = {u: [] for u in user_ids}
-    for chunk in _chunks(user_ids):
-        for uid, gid, display in db.session.connection().execute(_GROUPS_OF, {"ids": chunk}):
+    if len(user_ids) == 1:  # a lookup or a GET by id: the common case, on the DB-API cursor (fastsql.py)
+        chunks = [_GROUPS_OF_ONE.rows(db.session.connection(), {"id": user_ids[0]})]
+    else:
+        chunks = (db.session.connection().execute(_GROUPS_OF, {"ids": chunk}) for chunk in _chunks(user_ids))
+    for rows in chunks:
+        for uid, gid, display in rows:
             out[uid].append({"value": gid, "$ref": f"{base_url}/Groups/{gid}", "display": display, "type": "direct"})
     return out
 

@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
+from ..fastsql import Fast
 from ..models import ScimGroup, ScimGroupMember
 from . import members as member_rows
 from .attributes import ResourceType
@@ -102,20 +103,33 @@ def search_all(services: list[Service], params: ListParams) -> dict:
 _PREPARED: dict = {}
 
 
-def prepared_index_delete(table):
+def prepared_index_delete(table) -> Fast:
     """DELETE of one filter-index row by its key, built once per table."""
     key = (table.name, "index_delete")
     stmt = _PREPARED.get(key)
     if stmt is None:
         c = table.c
-        stmt = _PREPARED[key] = delete(table).where(c.resource_id == bindparam("rid"), c.attr == bindparam("a"),
-                                                    c.idx == bindparam("i"), c.sub == bindparam("s"))
+        stmt = _PREPARED[key] = Fast(delete(table).where(c.resource_id == bindparam("rid"), c.attr == bindparam("a"),
+                                                         c.idx == bindparam("i"), c.sub == bindparam("s")))
     return stmt
 
 
-def prepared(model, kind: str, column=None):
-    """Statements built once and reused with bound values: building a statement and its cache key costs more
-    than running it, and these serve most of an IdP's traffic (GET by id, single-equality lookups)."""
+INDEX_COLUMNS = ("resource_id", "attr", "idx", "sub", "key", "num")
+
+
+def prepared_insert(table, keys: tuple[str, ...]) -> Fast:
+    """INSERT of rows giving these columns, built once per table and set of columns."""
+    key = (table.name, "insert", keys)
+    stmt = _PREPARED.get(key)
+    if stmt is None:
+        stmt = _PREPARED[key] = Fast(insert(table), list(keys))
+    return stmt
+
+
+def prepared(model, kind: str, column=None) -> Fast:
+    """Statements built once and reused with bound values, run on the DB-API cursor (fastsql.py): building a
+    statement and its cache key costs more than running it, and these serve most of an IdP's traffic (GET by id,
+    single-equality lookups)."""
     key = (model.__tablename__, kind, getattr(column, "key", None))
     stmt = _PREPARED.get(key)
     if stmt is None:
@@ -125,7 +139,7 @@ def prepared(model, kind: str, column=None):
         else:
             stmt = (select(t).where(t.c[column.key] == bindparam("v")).order_by(t.c.created_at, t.c.id)
                     .limit(bindparam("lim")))
-        _PREPARED[key] = stmt
+        stmt = _PREPARED[key] = Fast(stmt)
     return stmt
 
 
@@ -194,10 +208,9 @@ class Service:
         table = V.__table__
         conn = db.session.connection()
         if gone:
-            conn.execute(prepared_index_delete(table), [
-                {"rid": rid, "a": a, "i": i, "s": s} for a, i, s in gone])
-        if fresh:  # one executemany (Core, every column given, so the rows are not split by which values are null)
-            conn.execute(insert(table), [
+            prepared_index_delete(table).execute_many(conn, [{"rid": rid, "a": a, "i": i, "s": s} for a, i, s in gone])
+        if fresh:  # one executemany (every column given, so the rows are not split by which values are null)
+            prepared_insert(table, INDEX_COLUMNS).execute_many(conn, [
                 {"resource_id": rid, "attr": a, "idx": i, "sub": s, "key": after[(a, i, s)][0],
                  "num": after[(a, i, s)][1]} for a, i, s in fresh])
 
@@ -238,7 +251,7 @@ class Service:
     # ------------------------------------------------------------------ reads
     def get(self, rid: str, projection: Projection) -> Result:
         """One resource (RFC 7644 §3.4.1)."""
-        row = db.session.connection().execute(prepared(self.model, "by_id"), {"v": rid}).first()
+        row = prepared(self.model, "by_id").first(db.session.connection(), {"v": rid})
         if row is None:
             raise not_found(f"{self.rt.name} {shown(rid)} not found")
         return Result(self.represent([row], projection)[0], row.version, self.location(rid))
@@ -288,7 +301,7 @@ class Service:
             simple = Compiler(self.rt, db.session.get_bind().dialect.name).column_equality(node)
         if simple is not None:  # the lookup IdPs send before every create and update: a prepared statement
             column, key = simple
-            rows = list(db.session.connection().execute(prepared(self.model, "eq", column), {"v": key, "lim": count}))
+            rows = prepared(self.model, "eq", column).rows(db.session.connection(), {"v": key, "lim": count})
             where = None  # built only if a COUNT is needed: building the expression costs more than the lookup
         else:
             where, order = self.query(params, node)
@@ -315,8 +328,9 @@ class Service:
         rid = str(uuid.uuid4())
         row = SimpleNamespace(id=rid, created_at=now, updated_at=now, version=1, data=data,
                               created_by_token_id=token_id, **self._columns(data))
-        try:  # a Core insert: the ORM's unit of work costs more than the insert for this one row
-            db.session.connection().execute(insert(self.model.__table__), [vars(row)])
+        try:  # not through the ORM: its unit of work costs more than the insert for this one row
+            values = vars(row)
+            prepared_insert(self.model.__table__, tuple(values)).execute_many(db.session.connection(), [values])
         except IntegrityError:
             db.session.rollback()
             raise ScimError(409, f"{self._unique_label(data)} is already taken by another {self.rt.name}",
