@@ -16,6 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import config as defaults
 from .database import configure_engine, is_too_long, is_transient
 from .extensions import csrf, db, login_manager, migrate
+from .urls import is_scim_path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -128,6 +129,18 @@ class _SessionInterface(SecureCookieSessionInterface):
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]) or (has_request_context() and request.is_secure)
 
+    # The SCIM API authenticates by bearer token alone: its requests neither read a session cookie nor set one,
+    # and skip the cost of both (a signing serializer built per request).
+    def open_session(self, app: Flask, request):
+        if is_scim_path(request.path):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session, response) -> None:
+        if is_scim_path(request.path):
+            return
+        super().save_session(app, session, response)
+
 
 def _instance_config(path: Path) -> dict:
     """The upper-case names set in ``instance/config.py`` (a Python file of ``KEY = value`` lines)."""
@@ -224,10 +237,9 @@ def _register_errors(app: Flask) -> None:
 
     from .scim.errors import ScimError, render as render_scim
     from .scim.routes import http_error_as_scim
-    from .urls import SCIM_PREFIX
 
     def in_scim() -> bool:
-        return request.path == SCIM_PREFIX or request.path.startswith(SCIM_PREFIX + "/")
+        return is_scim_path(request.path)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -6,6 +6,11 @@ from flask import current_app, request
 SCIM_PREFIX = "/scim/v2"
 
 
+def is_scim_path(path: str) -> bool:
+    """Is this request path part of the SCIM API?"""
+    return path == SCIM_PREFIX or path.startswith(SCIM_PREFIX + "/")
+
+
 def external_base() -> str:
     """``EXTERNAL_URL`` when set, else the current request's scheme, host and prefix (proxy headers count only
     when ``TRUST_PROXY`` is set)."""
