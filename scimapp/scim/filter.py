@@ -317,8 +317,29 @@ class _Parser:
         return tok.text  # unquoted string: see module docstring
 
 
+# ``attr eq "plain text"``: the lookup IdPs send before every write, parsed without the tokenizer. The parser
+# would build exactly this node; anything else (escapes, other operators, odd paths) goes through it.
+_SIMPLE_EQ = re.compile(r'\s*([^\s()\[\]"]+)\s+[eE][qQ]\s+"([^"\\\x00-\x1f]*)"\s*')  # JSON: no raw controls
+
+
+def _simple_eq(text: str) -> Node | None:
+    m = _SIMPLE_EQ.fullmatch(text) if len(text) <= MAX_LENGTH else None
+    if m is None:
+        return None
+    try:
+        path = parse_attr_path(m.group(1))
+        m.group(2).encode("utf-8")  # a lone surrogate: let the parser say what is wrong
+    except (FilterError, UnicodeEncodeError):
+        return None
+    return Compare(path, "eq", m.group(2))
+
+
 def parse_filter(text: str) -> Node:
     """Parse a ``filter`` query parameter into an AST; raises FilterError."""
+    if isinstance(text, str):
+        simple = _simple_eq(text)
+        if simple is not None:
+            return simple
     p = _Parser(text)
     if p.peek().kind == "end":
         raise FilterError("the filter is empty")

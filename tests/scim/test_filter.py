@@ -6,6 +6,8 @@ RFC 7644 §3.4.2.2 (filter grammar, precedence ``not`` > ``and`` > ``or``), §3.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scimapp.scim.filter import (
     MAX_DEPTH,
@@ -386,3 +388,43 @@ def test_parse_attr_list_bracket_inside_quotes():
 def test_parse_attr_list_rejects(text):
     with pytest.raises(FilterError):
         parse_attr_list(text)
+
+
+def _through_the_parser(text: str):
+    from scimapp.scim.filter import _Parser
+    p = _Parser(text)
+    node = p.or_expr(False)
+    p.end()
+    return node
+
+
+@pytest.mark.parametrize("text", [
+    'userName eq "a@b.c"', ' userName EQ "x" ', 'userName\teq\t"x"', 'name.givenName eq ""', 'not eq "x"',
+    'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "1"', 'externalId eq "é漢"',
+    'userName eq "a\tb"', 'userName eq "\ud800"', 'a.b.c eq "x"', 'userName eq "x" and active pr',
+    'emails[type eq "work"]', 'userName eq "a\\"b"', 'userName eq "\x00"', 'user\x00Name eq "x"',
+])
+def test_the_quick_path_for_attr_eq_string_gives_what_the_parser_gives(text):
+    """``attr eq "text"`` skips the tokenizer: the node or the error must be the parser's own."""
+    try:
+        expected = _through_the_parser(text)
+    except FilterError:
+        with pytest.raises(FilterError):
+            parse_filter(text)
+        return
+    assert parse_filter(text) == expected
+
+
+@given(st.text(alphabet=st.sampled_from(list('aZ.:_-[]()" \t\\\x01eqEQé')), max_size=30))
+@settings(derandomize=True, max_examples=500, deadline=None)
+def test_the_quick_path_agrees_with_the_parser_on_any_text(text):
+    for candidate in (text, f'userName eq "{text}"', f'{text} eq "x"'):
+        try:
+            expected = _through_the_parser(candidate)
+        except FilterError:
+            expected = FilterError
+        try:
+            got = parse_filter(candidate)
+        except FilterError:
+            got = FilterError
+        assert got == expected, candidate
