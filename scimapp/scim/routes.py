@@ -38,12 +38,15 @@ def scim_json(body, status: int = 200, headers: dict | None = None):
 
 
 def arg(name: str) -> str | None:
-    """A query parameter, its name matched case-insensitively."""
-    low = name.lower()
-    for k, v in request.args.items(multi=True):
-        if k.lower() == low:
-            return v
-    return None
+    """A query parameter, its name matched case-insensitively (the first one when repeated)."""
+    environ = request.environ
+    args = environ.get("scimapp.args")
+    if args is None:  # built once per request: a list request asks for seven parameters
+        args = {}
+        for k, v in request.args.items(multi=True):
+            args.setdefault(k.lower(), v)
+        environ["scimapp.args"] = args
+    return args.get(name.lower())
 
 
 def int_arg(name: str, default: int | None) -> int | None:
