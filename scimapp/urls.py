@@ -15,7 +15,23 @@ def external_base() -> str:
     """``EXTERNAL_URL`` when set, else the current request's scheme, host and prefix (proxy headers count only
     when ``TRUST_PROXY`` is set)."""
     configured = (current_app.config.get("EXTERNAL_URL") or "").strip().rstrip("/")
-    return configured or request.url_root.rstrip("/")
+    if configured:
+        return configured
+    # Werkzeug builds url_root anew on every request (IRI conversion included); every SCIM response needs it.
+    # The inputs are the request's scheme, host and script root after any proxy fix: remembered per such triple,
+    # in a table kept small (the Host header is the client's to choose).
+    environ = request.environ
+    key = (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"), environ.get("SERVER_NAME"),
+           environ.get("SERVER_PORT"), environ.get("SCRIPT_NAME"))
+    base = _BASES.get(key)
+    if base is None:
+        if len(_BASES) >= 256:
+            _BASES.clear()
+        base = _BASES[key] = request.url_root.rstrip("/")
+    return base
+
+
+_BASES: dict[tuple, str] = {}
 
 
 def tenant_url() -> str:
