@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextvars
 import os
+import sqlite3
+import threading
 from contextlib import contextmanager
 
 from sqlalchemy import event
@@ -36,14 +38,21 @@ def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
         return
 
     database = engine.url.database
-    if os.name == "posix" and database and database != ":memory:" and not database.startswith("file:"):
-        @event.listens_for(engine, "do_connect")
-        def _sqlite_private_file(_dialect, _record, _cargs, _cparams):
+    private = os.name == "posix" and database and database != ":memory:" and not database.startswith("file:")
+    turns = _WRITE_TURNS.setdefault(database, threading.Lock()) if database and database != ":memory:" else None
+
+    @event.listens_for(engine, "do_connect")
+    def _sqlite_do_connect(_dialect, _record, _cargs, cparams):
+        if private:
             create_private_file(database)
+        if turns is not None:
+            cparams["factory"] = _TurnTakingConnection
 
     @event.listens_for(engine, "connect")
     def _sqlite_connect(dbapi_conn, _record):
         dbapi_conn.isolation_level = None  # the driver must not open transactions itself: we do, below
+        if isinstance(dbapi_conn, _TurnTakingConnection):
+            dbapi_conn.turns, dbapi_conn.turn_timeout = turns, busy_timeout_ms / 1000
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
@@ -57,9 +66,77 @@ def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
         # reads the latest committed state on its own (WAL), and a request saves a BEGIN/COMMIT round. Everything
         # else (admin pages, commands) gets an ordinary transaction.
         if write_intent.get():
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            begin_immediate(conn)
         elif not read_only.get():
             conn.exec_driver_sql("BEGIN")
+
+
+# One lock per SQLite database file, shared by every engine on it in this process (see _TurnTakingConnection).
+_WRITE_TURNS: dict[str, threading.Lock] = {}
+
+
+class _TurnTakingConnection(sqlite3.Connection):
+    """A SQLite connection whose write transactions wait for their turn on a lock in this process first.
+
+    SQLite lets one writer in at a time; the others retry in its busy handler, which sleeps between attempts for
+    longer and longer (up to 100 ms), so under a burst of writes most of the time went to sleeping while the lock
+    was free, and to threads waking up to find it taken. Writers of this process now queue on a Python lock
+    instead and go in as soon as the previous one commits. Other processes on the same file still meet SQLite's
+    own lock and busy timeout; waiting here longer than that timeout fails the same way ("database is locked")."""
+
+    turns: threading.Lock | None = None
+    turn_timeout: float = 5.0
+    _holding = False
+
+    def take_write_turn(self) -> None:
+        if self.turns is None or self._holding:
+            return
+        if not self.turns.acquire(timeout=self.turn_timeout):
+            raise sqlite3.OperationalError("database is locked (waited for this server's other writers)")
+        self._holding = True
+
+    def give_back_write_turn(self) -> None:
+        if self._holding and not self.in_transaction:
+            self._holding = False
+            self.turns.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.give_back_write_turn()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.give_back_write_turn()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self._holding:
+                self._holding = False
+                self.turns.release()
+
+
+def begin_immediate(conn) -> None:
+    """Start a write transaction on this SQLite connection (``BEGIN IMMEDIATE``), after this process's other
+    writers are done."""
+    dbapi_conn = conn.connection.dbapi_connection
+    take = getattr(dbapi_conn, "take_write_turn", None)
+    if take is not None:
+        try:
+            take()
+        except sqlite3.OperationalError as exc:  # waited as long as SQLite would have: the same "busy" error
+            raise OperationalError("BEGIN IMMEDIATE", None, exc) from None
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        if take is not None:
+            dbapi_conn.give_back_write_turn()
+        raise
 
 
 def create_private_file(path: str) -> None:

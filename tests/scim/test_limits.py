@@ -134,6 +134,23 @@ def test_an_unreachable_database_answers_503_not_500(tmp_path):
     assert r.get_json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
 
 
+@pytest.mark.sqlite_only
+def test_a_writer_that_waits_too_long_for_its_turn_gets_503_like_a_locked_database(tmp_path):
+    """Writers of one server queue on a lock in the process before SQLite's own (database.py); waiting there
+    longer than the busy timeout is the same 503, not a 500."""
+    from scimapp import database
+    app, a, _ = make(tmp_path, SQLITE_BUSY_TIMEOUT_MS=200)
+    turn = database._WRITE_TURNS[str(tmp_path / "instance" / "scimapp.db")]
+    assert turn.acquire(timeout=5)  # another writer of this process has its turn
+    try:
+        r = a.post("/Users", {"schemas": [USER], "userName": "waiting"})
+    finally:
+        turn.release()
+    assert r.status_code == 503 and r.headers["Retry-After"] == "5"
+    assert a.post("/Users", {"schemas": [USER], "userName": "after"}).status_code == 201
+    assert [u["userName"] for u in a.get("/Users").get_json()["Resources"]] == ["after"]
+
+
 def test_concurrent_writes_under_a_short_lock_timeout_never_500(tmp_path):
     """Writers racing for the lock either succeed or get 503: never 500, never a partial write."""
     app, a, _ = make(tmp_path, SQLITE_BUSY_TIMEOUT_MS=50, SCIM_RATE_LIMIT="")
