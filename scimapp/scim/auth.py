@@ -35,13 +35,11 @@ def authenticate():
     if request.method in WRITE_METHODS:
         # Only now, with the token known good, do this request's transactions take the SQLite write lock first:
         # unauthenticated writes never compete for it.
+        # The write transaction begins with the handler's first statement, not here: the lock is then not held
+        # while the body is parsed and checked (on SQLite writers queue for it, see database.py).
+        db.session.commit()
         end_for_request(read_only)
         set_for_request(write_intent, True)
-        conn = db.session.connection()
-        if conn.dialect.name == "sqlite" and not conn.connection.dbapi_connection.in_transaction:
-            # The token was read outside any transaction (read_only): the write transaction starts on the same
-            # connection rather than handing it back to the pool and taking another.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @bp.teardown_request

@@ -198,21 +198,24 @@ class Service:
             raise not_found(f"{self.rt.name} {shown(rid)} not found")
         return row
 
-    def _write_index(self, rid: str, old: dict, new: dict) -> None:
-        """Bring the filter-index rows from ``old`` to ``new`` data, touching only rows that differ."""
-        V = self.m.values
+    def _index_changes(self, rid: str, old: dict, new: dict) -> tuple[list[dict], list[dict]]:
+        """The filter-index rows to delete and to insert to go from ``old`` to ``new`` data (only rows that
+        differ). Pure computation: a write works it out before it takes the write lock."""
         before = index_rows(self.rt, old, self.m.skip) if old else {}
         after = index_rows(self.rt, new, self.m.skip)
-        gone = [k for k, v in before.items() if after.get(k) != v]
-        fresh = [k for k, v in after.items() if before.get(k) != v]
-        table = V.__table__
+        gone = [{"rid": rid, "a": a, "i": i, "s": s} for (a, i, s), v in before.items() if after.get((a, i, s)) != v]
+        fresh = [{"resource_id": rid, "attr": a, "idx": i, "sub": s, "key": v[0], "num": v[1]}
+                 for (a, i, s), v in after.items() if before.get((a, i, s)) != v]
+        return gone, fresh
+
+    def _write_index(self, changes: tuple[list[dict], list[dict]]) -> None:
+        """Apply ``_index_changes``: one executemany each (every column given, so the rows are not split by
+        which values are null)."""
+        gone, fresh = changes
+        table = self.m.values.__table__
         conn = db.session.connection()
-        if gone:
-            prepared_index_delete(table).execute_many(conn, [{"rid": rid, "a": a, "i": i, "s": s} for a, i, s in gone])
-        if fresh:  # one executemany (every column given, so the rows are not split by which values are null)
-            prepared_insert(table, INDEX_COLUMNS).execute_many(conn, [
-                {"resource_id": rid, "attr": a, "idx": i, "sub": s, "key": after[(a, i, s)][0],
-                 "num": after[(a, i, s)][1]} for a, i, s in fresh])
+        prepared_index_delete(table).execute_many(conn, gone)
+        prepared_insert(table, INDEX_COLUMNS).execute_many(conn, fresh)
 
     def _commit(self, what: str) -> None:
         try:
@@ -328,18 +331,23 @@ class Service:
         rid = str(uuid.uuid4())
         row = SimpleNamespace(id=rid, created_at=now, updated_at=now, version=1, data=data,
                               created_by_token_id=token_id, **self._columns(data))
+        # Everything that needs no database is worked out first: the write lock (SQLite's, taken by the first
+        # statement) is then held only for the statements and the commit. A new user is in no group yet, so its
+        # representation is complete now; a group's members are read inside the transaction (see _save).
+        index = self._index_changes(rid, {}, data)
+        body = None if self.is_group else self.represent([row], Projection(self.rt), computed_known=True)[0]
+        values = dict(vars(row))
         try:  # not through the ORM: its unit of work costs more than the insert for this one row
-            values = vars(row)
             prepared_insert(self.model.__table__, tuple(values)).execute_many(db.session.connection(), [values])
         except IntegrityError:
             db.session.rollback()
             raise ScimError(409, f"{self._unique_label(data)} is already taken by another {self.rt.name}",
                             "uniqueness") from None
-        self._write_index(rid, {}, data)
+        self._write_index(index)
         if items:
             member_rows.add(rid, items, member_rows.Delta())
-        # Built inside the transaction (see _save); a new user is in no group yet, so that query is skipped.
-        body = self.represent([row], Projection(self.rt), computed_known=not self.is_group)[0]
+        if body is None:
+            body = self.represent([row], Projection(self.rt))[0]
         self._commit(self._unique_label(data))
         return Result(body, row.version, self.location(rid), changes=["created"])
 
@@ -404,8 +412,7 @@ class Service:
         transaction would begin (on SQLite with the write lock, as the request writes) and could fail after the
         change was already committed, answering an error for a write that happened."""
         if changed:
-            old = row.data
-            self._write_index(row.id, old, data)
+            self._write_index(self._index_changes(row.id, row.data, data))
             for k, v in self._columns(data).items():
                 setattr(row, k, v)
             row.data = data
