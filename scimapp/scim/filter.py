@@ -323,7 +323,8 @@ _SIMPLE_EQ = re.compile(r'\s*([^\s()\[\]"]+)\s+[eE][qQ]\s+"([^"\\\x00-\x1f]*)"\s
 
 
 def _simple_eq(text: str) -> Node | None:
-    m = _SIMPLE_EQ.fullmatch(text) if len(text) <= MAX_LENGTH else None
+    # A NUL anywhere is left to the parser, which has its own rule for it.
+    m = _SIMPLE_EQ.fullmatch(text) if len(text) <= MAX_LENGTH and "\x00" not in text else None
     if m is None:
         return None
     try:
