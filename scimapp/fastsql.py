@@ -36,9 +36,8 @@ class _Compiled:
 
     def args(self, params: dict[str, Any]):
         values = {n: params[key] if key in params else self.defaults[n] for n, key in self.names.items()}
-        for n, process in self.binds.items():
-            if values[n] is not None:
-                values[n] = process(values[n])
+        for n, process in self.binds.items():  # None too, as Core does: JSON turns it into 'null'
+            values[n] = process(values[n])
         return tuple(values[n] for n in self.positional) if self.positional is not None else values
 
 

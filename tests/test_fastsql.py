@@ -5,12 +5,12 @@ import uuid
 from datetime import datetime
 
 import pytest
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from scimapp.extensions import db
 from scimapp.fastsql import Fast
-from scimapp.models import ScimUser
+from scimapp.models import ScimActivity, ScimUser
 from scimapp.scim.service import INDEX_COLUMNS, prepared_insert
 
 from .conftest import recorded_sql
@@ -61,3 +61,19 @@ def test_statement_recorders_see_fast_statements(app):
         db.session.rollback()
     inserts = [s for s in statements if s.startswith("INSERT")]  # (SQLite also shows its BEGIN)
     assert len(inserts) == 1 and inserts[0].startswith("INSERT INTO scim_users")
+
+
+def test_none_is_stored_as_core_stores_it(app):
+    """A JSON column given None holds JSON 'null' through Core; a nullable text column holds SQL NULL."""
+    table = ScimActivity.__table__
+    keys = ["at", "hour", "method", "path", "status", "duration_ms", "changes", "detail"]
+    row = {"at": WHEN, "hour": 1, "method": "GET", "path": "/x", "status": 200, "duration_ms": 1.0, "changes": None,
+           "detail": None}
+    with app.app_context():
+        conn = db.session.connection()
+        conn.execute(insert(table), [dict(row, path="/core")])
+        Fast(insert(table), keys).execute_many(conn, [dict(row, path="/fast")])
+        stored = {r[0]: (bool(r[1]), bool(r[2])) for r in conn.execute(
+            text("SELECT path, changes IS NULL, detail IS NULL FROM scim_activity"))}
+        assert stored == {"/core": (False, True), "/fast": (False, True)}
+        db.session.rollback()
