@@ -22,8 +22,7 @@ except OperationalError as exc:  # the database server is down, or the URL point
 
 def main(argv: list[str] | None = None) -> None:
     """Serve the app with waitress on the configured (or given) host and port."""
-    from waitress.server import create_server
-
+    from scimapp.httpserver import make_server
     from scimapp.urls import tenant_url_offline
 
     parser = argparse.ArgumentParser(description="Serve scimapp with waitress.")
@@ -48,9 +47,9 @@ def main(argv: list[str] | None = None) -> None:
         # Waitress buffers a whole body before the app sees it: cap it at the largest the app accepts (bulk), so
         # nobody can make the server take in a gigabyte before being told no.
         body_limit = max(app.config["MAX_CONTENT_LENGTH"], app.config["SCIM_BULK_MAX_PAYLOAD"])
-        server = create_server(app, host=args.host, port=args.port, threads=int(app.config["THREADS"]),
-                               ident="scimapp", clear_untrusted_proxy_headers=not proxies,
-                               max_request_body_size=body_limit)
+        server = make_server(app, host=args.host, port=args.port, threads=int(app.config["THREADS"]),
+                             ident="scimapp", clear_untrusted_proxy_headers=not proxies,
+                             max_request_body_size=body_limit)
     except OSError as exc:
         sys.exit(f"scimapp: cannot listen on {shown_host}:{args.port}: {exc.strerror or exc}")
     log.info("scimapp listening on http://%s:%s", shown_host, args.port)

@@ -1,6 +1,7 @@
 """The application shell: first start, config layers, the health check, and ``python app.py`` itself."""
 from __future__ import annotations
 
+import json
 import os
 import stat
 
@@ -261,3 +262,39 @@ def test_an_unreachable_database_is_a_clear_error(tmp_path):
                                  "SCIMAPP_DATABASE_URL": url})
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "cannot open the database" in result.stderr
+
+
+def test_the_connection_stays_open_after_a_bodiless_answer(live_server):
+    """Waitress alone closed the connection after every 204 and 304 (no Content-Length to go by); Entra's
+    membership changes are 204s, sent one after another (scimapp/httpserver.py)."""
+    import http.client
+
+    token = live_server.token("keep-alive")
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
+    conn = http.client.HTTPConnection("127.0.0.1", live_server.port, timeout=30)
+
+    def send(method, path, body=None, **headers):
+        conn.request(method, "/scim/v2" + path, body=json.dumps(body) if body is not None else None,
+                     headers={**auth, **headers})
+        resp = conn.getresponse()
+        return resp, resp.read(), conn.sock
+
+    resp, body, first_socket = send("POST", "/Users", {"userName": "kept@x.example"})
+    assert resp.status == 201
+    uid = json.loads(body)["id"]
+    resp, body, _ = send("POST", "/Groups", {"displayName": "kept", "members": [{"value": uid}]})
+    gid = json.loads(body)["id"]
+    patch = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+             "Operations": [{"op": "remove", "path": f'members[value eq "{uid}"]'}]}
+    resp, body, sock = send("PATCH", f"/Groups/{gid}", patch)
+    assert (resp.status, body, resp.getheader("Connection")) == (204, b"", None)
+    resp, body, sock = send("GET", f"/Users/{uid}")
+    assert resp.status == 200 and sock is first_socket
+    resp, body, sock = send("GET", f"/Users/{uid}", **{"If-None-Match": resp.getheader("ETag")})
+    assert (resp.status, resp.getheader("Connection"), sock is first_socket) == (304, None, True)
+    resp, body, sock = send("DELETE", f"/Groups/{gid}")
+    assert (resp.status, resp.getheader("Connection"), sock is first_socket) == (204, None, True)
+    # A client that asks for the connection to end still gets that.
+    resp, body, _ = send("DELETE", f"/Users/{uid}", Connection="close")
+    assert (resp.status, resp.getheader("Connection")) == (204, "close")
+    conn.close()
