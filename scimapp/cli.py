@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from sqlalchemy.engine import make_url
 
 from . import tokens
 from .directory.export import export_command
@@ -28,6 +29,9 @@ def create_token(name: str, expires_days: int | None) -> None:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Created SCIM token {token.name!r} (id {token.id}, "
                f"{'expires ' + _fmt(token.expires_at) if token.expires_at else 'no expiry'}).")
+    # A second terminal without the server's SCIMAPP_INSTANCE_PATH or SCIMAPP_DATABASE_URL writes to another
+    # database, and the server then refuses the token: say which one this is.
+    click.echo(f"Database: {make_url(current_app.config['SQLALCHEMY_DATABASE_URI']).render_as_string()}")
     click.echo(f"Tenant URL: {tenant_url_offline(current_app.config)}")
     click.echo("Secret Token (shown only now; store it in your IdP and revoke it if it leaks):")
     click.echo(secret)

@@ -5,6 +5,7 @@ import hashlib
 import re
 
 import requests
+from sqlalchemy.engine import make_url
 
 from .conftest import cli, database_url, query_rows, stored_bytes
 
@@ -16,8 +17,10 @@ def test_create_prints_the_secret_alone_on_the_last_line(tmp_path):
     secret = lines[-1]
     assert re.fullmatch(r"scim_[A-Za-z0-9_-]{43}", secret)  # 32 random bytes = 256 bits
     assert "entra-prod" in result.stdout and "Tenant URL: http://127.0.0.1:8000/scim/v2" in result.stdout
-    # Only the hash is stored.
+    # Which database it went to (a terminal without the server's settings writes elsewhere), password hidden.
     url = database_url(tmp_path)
+    assert f"Database: {make_url(url).render_as_string()}" in lines
+    # Only the hash is stored.
     assert query_rows(url, "SELECT token_hash FROM scim_tokens") == [(hashlib.sha256(secret.encode()).hexdigest(),)]
     assert secret.encode() not in stored_bytes(url)
 
