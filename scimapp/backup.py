@@ -60,6 +60,9 @@ def backup(database_uri: str, target: Path, busy_timeout_ms: int = 10_000) -> st
     dst = sqlite3.connect(target)
     try:
         src.backup(dst)  # one step: a consistent snapshot, even while the server writes
+        # The copy inherits WAL mode, and opening it would leave -wal and -shm files beside it: make it one
+        # self-contained file (a restore into the live database keeps the live database in WAL mode).
+        dst.execute("PRAGMA journal_mode=DELETE")
     finally:
         dst.close()
         src.close()

@@ -12,7 +12,7 @@ import requests
 
 from scimapp import backup
 
-from .conftest import LiveServer, cli
+from .conftest import LiveServer, cli, database_url, query_rows
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -63,6 +63,8 @@ def test_backup_while_the_server_writes_is_consistent_and_restore_puts_it_back(t
         assert backup.integrity(copy) == "ok"
         if os.name == "posix":  # the copy is as private as the database
             assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+        # One self-contained file, not a WAL database that grows -wal and -shm files when opened.
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("copy")) == ["copy.db"]
         con = sqlite3.connect(copy)
         try:
             saved = {r[0] for r in con.execute("SELECT user_name FROM scim_users")}
@@ -77,6 +79,7 @@ def test_backup_while_the_server_writes_is_consistent_and_restore_puts_it_back(t
         restored = cli(instance, "restore", str(copy), "--yes", env=server.env)
         assert restored.returncode == 0, restored.stderr
         assert _users(server, token) == saved
+        assert query_rows(database_url(instance), "PRAGMA journal_mode") == [("wal",)]  # the live one stays WAL
         later = requests.post(server.base + "/Users", json={"userName": "after-restore@example.org"}, timeout=30,
                               headers={"Authorization": f"Bearer {token}"})
         assert later.status_code == 201
