@@ -73,8 +73,10 @@ class Fast:
             # connection the server dropped leaves the pool as it would through Core.
             if conn.dialect.is_disconnect(exc, dbapi_conn, cursor):
                 conn.invalidate(exc)
+            # hide_parameters as the engine has it: the values are personal data and must not reach the log.
             raise DBAPIError.instance(c.sql, args, exc, conn.dialect.loaded_dbapi.Error,
-                                      dialect=conn.dialect) from exc
+                                      hide_parameters=conn.engine.hide_parameters, dialect=conn.dialect,
+                                      ismulti=many) from exc
         finally:
             cursor.close()
 
