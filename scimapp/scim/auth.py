@@ -21,7 +21,7 @@ def _unauthorized(detail: str, invalid: bool) -> ScimError:
 @bp.before_request
 def authenticate():
     """Resolve ``Authorization: Bearer <token>`` to an active token, or answer 401."""
-    # The token check only reads: no transaction for it (see database.configure_engine); SCIM GETs stay that way.
+    # The token check only reads, and so do SCIM GETs: one snapshot for each (see database.py).
     set_for_request(read_only, True)
     scheme, _, secret = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
