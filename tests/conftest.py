@@ -146,6 +146,36 @@ def recorded_sql(app):
         event.remove(engine, "before_cursor_execute", listener)
 
 
+@contextmanager
+def write_between_statements(app, table: str, nth: int, write, wait: float = 30):
+    """Run ``write`` on another thread just before the ``nth`` statement of this thread naming ``table``, waiting
+    up to ``wait`` seconds for it to finish. Yields a list that holds True once the write was started."""
+    from sqlalchemy import event
+
+    from scimapp.extensions import db
+    with app.app_context():
+        engine = db.engine
+    me, seen, started = threading.get_ident(), [], []
+    workers = []
+
+    def before(_conn, _cursor, statement, *_args):
+        if threading.get_ident() == me and table in statement and not started:
+            seen.append(statement)
+            if len(seen) == nth:
+                started.append(True)
+                workers.append(threading.Thread(target=write))
+                workers[0].start()
+                workers[0].join(wait)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield started
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        for worker in workers:
+            worker.join(60)
+
+
 def needs(condition, why: str) -> None:
     """Skip a test whose tool is missing on this machine, but fail it where SCIMAPP_REQUIRE_ALL=1 (CI): there,
     every tool must be installed and a skip would hide a missing install step."""

@@ -18,6 +18,12 @@ def _unauthorized(detail: str, invalid: bool) -> ScimError:
     return ScimError(401, detail, headers={"WWW-Authenticate": challenge})
 
 
+def _is_search() -> bool:
+    """``POST …/.search`` (RFC 7644 §3.4.3) only reads: it answers from one snapshot like a GET, not under the
+    SQLite write lock."""
+    return request.method == "POST" and request.path.rstrip("/").rpartition("/")[2].lower() == ".search"
+
+
 @bp.before_request
 def authenticate():
     """Resolve ``Authorization: Bearer <token>`` to an active token, or answer 401."""
@@ -32,7 +38,7 @@ def authenticate():
     g.scim_token_id, g.scim_token_name = token.id, token.name
     current_app.extensions["scim_rate_limit"].check(token.id)
     tokens.record_use(token, current_app.config["TOKEN_LAST_USED_INTERVAL"])
-    if request.method in WRITE_METHODS:
+    if request.method in WRITE_METHODS and not _is_search():
         # Only now, with the token known good, do this request's transactions take the SQLite write lock first:
         # unauthenticated writes never compete for it.
         # The write transaction begins with the handler's first statement, not here: the lock is then not held
