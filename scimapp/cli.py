@@ -7,6 +7,7 @@ from flask.cli import AppGroup
 from sqlalchemy.engine import make_url
 
 from . import tokens
+from .database import intending_to_write
 from .directory.export import export_command
 from .urls import tenant_url_offline
 
@@ -24,7 +25,8 @@ def _fmt(dt) -> str:
 def create_token(name: str, expires_days: int | None) -> None:
     """Create a token; the secret is printed once, alone on the last line."""
     try:
-        token, secret = tokens.create(name, "cli", expires_days)
+        with intending_to_write():  # SQLite: the lock first, or a SCIM write between our read and insert fails us
+            token, secret = tokens.create(name, "cli", expires_days)
     except tokens.TokenError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Created SCIM token {token.name!r} (id {token.id}, "
@@ -55,6 +57,11 @@ def list_tokens() -> None:
 @click.argument("name_or_id")
 def revoke_token(name_or_id: str) -> None:
     """Revoke a token by id, or the active token with that name. Takes effect on the next request."""
+    with intending_to_write():
+        _revoke(name_or_id)
+
+
+def _revoke(name_or_id: str) -> None:
     found = tokens.find(name_or_id)
     if not found:
         raise click.ClickException(f"no token with id {name_or_id}" if name_or_id.isdigit()

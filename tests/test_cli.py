@@ -7,7 +7,7 @@ import re
 import requests
 from sqlalchemy.engine import make_url
 
-from .conftest import cli, database_url, query_rows, stored_bytes
+from .conftest import cli, database_url, query_rows, stored_bytes, write_between_statements
 
 
 def test_create_prints_the_secret_alone_on_the_last_line(tmp_path):
@@ -74,3 +74,23 @@ def test_revoke_by_id_and_twice(tmp_path):
     assert again.returncode == 0 and "already revoked" in again.stdout
     # The name is free again once its token is revoked.
     assert cli(tmp_path, "token", "create", "one").returncode == 0
+
+
+def test_token_commands_wait_for_a_scim_write_instead_of_failing(app, scim):
+    """On SQLite a command that read and then wrote in a plain transaction failed at once ("database is locked")
+    when a SCIM write committed in between; the token commands take the write lock first, and the SCIM write
+    waits its turn instead."""
+    from scimapp import tokens
+    from scimapp.extensions import db
+
+    runner = app.test_cli_runner()
+    for args in (["token", "create", "busy-day"], ["token", "revoke", "busy-day"]):
+        name = "meanwhile-" + args[1]
+        # between the command's read (statement 1) and its write (statement 2)
+        with write_between_statements(app, "scim_tokens", 2, lambda: scim.create_user(name), wait=1) as started:
+            result = runner.invoke(args=args)
+        assert started and result.exit_code == 0, result.output + repr(result.exception)
+        assert scim.get("/Users", query_string={"filter": f'userName eq "{name}"'}).get_json()["totalResults"] == 1
+    with app.app_context():
+        assert [tokens.status(t) for t in tokens.all_tokens() if t.name == "busy-day"] == ["revoked"]
+        db.session.rollback()
