@@ -46,7 +46,7 @@ def _pg_url(name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def _pg_template():
+def _pg_template(tmp_path_factory):
     """A database at the newest schema, copied for each test (CREATE DATABASE … TEMPLATE is fast)."""
     if not TEST_PG:
         yield None
@@ -54,8 +54,7 @@ def _pg_template():
     name = f"scimapp_tpl_{os.getpid()}"
     _pg_admin(f'DROP DATABASE IF EXISTS "{name}"')
     _pg_admin(f'CREATE DATABASE "{name}"')
-    import tempfile
-    app = create_app({"INSTANCE_PATH": Path(tempfile.mkdtemp()), "DATABASE_URL": _pg_url(name)})
+    app = create_app({"INSTANCE_PATH": tmp_path_factory.mktemp("pg-template"), "DATABASE_URL": _pg_url(name)})
     from scimapp.extensions import db
     with app.app_context():
         db.engine.dispose()
