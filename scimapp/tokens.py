@@ -42,6 +42,11 @@ def status(token: ScimToken, now: datetime | None = None) -> str:
     return "active"
 
 
+def new_secret() -> str:
+    """A fresh secret: the ``scim_`` prefix and 256 random bits, URL-safe."""
+    return PREFIX + secrets.token_urlsafe(32)
+
+
 def create(name: str, created_by: str, expires_days: int | None = None) -> tuple[ScimToken, str]:
     """Create a token and commit it; returns the row and the secret (the only time the secret exists)."""
     name = (name or "").strip()
@@ -54,7 +59,7 @@ def create(name: str, created_by: str, expires_days: int | None = None) -> tuple
     now = utcnow()
     if any(status(t, now) == "active" for t in db.session.scalars(select(ScimToken).where(ScimToken.name == name))):
         raise TokenError(f"an active token named {name!r} already exists: revoke it first or choose another name")
-    secret = PREFIX + secrets.token_urlsafe(32)
+    secret = new_secret()
     token = ScimToken(name=name, token_hash=hash_secret(secret), hint=secret[:9], created_at=now,
                       created_by=created_by[:255],
                       expires_at=now + timedelta(days=expires_days) if expires_days else None)

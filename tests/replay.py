@@ -30,12 +30,13 @@ import copy
 import http.client
 import json
 import re
-import secrets
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
+
+from scimapp import tokens
 
 SCIM_MEDIA = "application/scim+json"
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
@@ -487,7 +488,7 @@ def unknown_token(authorization):
     """``{unknown_token}`` in a step's Authorization stands for a well-formed token this server never issued, made
     fresh on each run (the data files hold no token-shaped secrets)."""
     if isinstance(authorization, str) and "{unknown_token}" in authorization:
-        return authorization.replace("{unknown_token}", "scim_" + secrets.token_urlsafe(32))
+        return authorization.replace("{unknown_token}", tokens.new_secret())
     return authorization
 
 

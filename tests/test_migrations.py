@@ -27,7 +27,8 @@ def _fill_at_first_revision(engine, secret: str) -> dict:
             "x509Certificates": [{"value": "TUlJQw=="}], "title": "Engineer"}
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO scim_tokens (name, token_hash, hint, created_at, created_by) "
-                          "VALUES ('old', :h, 'scim_xxxx', :t, 'cli')"), {"h": tokens.hash_secret(secret), "t": NOW})
+                          "VALUES ('old', :h, :hint, :t, 'cli')"),
+                     {"h": tokens.hash_secret(secret), "hint": secret[:9], "t": NOW})
         conn.execute(text("INSERT INTO scim_users (id, user_name, user_name_key, active, created_at, updated_at, "
                           "version, data) VALUES (:id, 'mira@example.org', 'mira@example.org', :yes, :t, :t, 3, :d)"),
                      {"id": uid, "t": NOW, "d": json.dumps(user), "yes": True})
@@ -53,7 +54,7 @@ def test_a_database_from_the_first_migration_upgrades_without_losing_anything(tm
         assert current_revisions() == {"0001"}
         assert "admin_users" not in inspect(app.extensions["sqlalchemy"].engine).get_table_names()
     engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
-    secret = "scim_" + "m" * 43
+    secret = tokens.new_secret()
     made = _fill_at_first_revision(engine, secret)
     with engine.connect() as conn:
         before = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar()  # noqa: S608 - fixed names

@@ -89,7 +89,7 @@ def test_malformed_authorization_is_401(client, token, header):
 
 
 @pytest.mark.parametrize("make", [
-    lambda t: "scim_" + pysecrets.token_urlsafe(32),  # well-formed but unknown
+    lambda t: tokens.new_secret(),  # well-formed but unknown
     lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # one character off
     lambda t: t[len("scim_"):],  # the real secret without its prefix
     lambda t: t.upper(),
@@ -119,7 +119,7 @@ def test_valid_token_is_accepted_with_any_scheme_case(client, token):
 
 def test_refused_write_writes_nothing(app, client):
     resp = client.post(f"{SCIM}/Users", data='{"userName": "intruder"}', content_type="application/scim+json",
-                       headers={"Authorization": "Bearer scim_" + pysecrets.token_urlsafe(32)})
+                       headers={"Authorization": "Bearer " + tokens.new_secret()})
     assert_401(resp)
     assert user_count(app) == 0
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from scimapp import tokens
 from tests import replay
 from tests.replay import ERROR_SCHEMA, Reply, connection, media_type_problem
 
@@ -134,7 +135,7 @@ def test_compliance_flag_in_query_is_ignored(live_server, token, first):
 @pytest.mark.parametrize("credential", ["wrong", "missing"])
 def test_bad_token_is_401_with_scim_error(live_server, token, credential, method, path, query, body):
     """A wrong or missing Secret Token: 401, a SCIM Error body and a Bearer challenge; nothing is written."""
-    secret = None if credential == "missing" else "scim_" + "x" * 43
+    secret = None if credential == "missing" else tokens.new_secret()  # well-formed, never issued
     reply = send(live_server, secret, method, path, query, body)
     assert reply.status == 401, reply.describe()
     assert media_type_problem(reply) is None, reply.describe()

@@ -129,7 +129,7 @@ def test_a_locked_postgresql_table_answers_503_and_writes_nothing(tmp_path):
 def test_an_unreachable_database_answers_503_not_500(tmp_path):
     app = create_app({"INSTANCE_PATH": tmp_path, "AUTO_MIGRATE": False,
                       "DATABASE_URL": f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/x"})
-    r = app.test_client().get("/scim/v2/Users", headers={"Authorization": "Bearer scim_" + "x" * 43})
+    r = app.test_client().get("/scim/v2/Users", headers={"Authorization": "Bearer " + tokens.new_secret()})
     assert r.status_code == 503 and r.headers["Retry-After"] == "5"
     assert r.get_json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
 

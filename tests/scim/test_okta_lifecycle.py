@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from scimapp import tokens
 from tests import replay
 from tests.replay import ERROR_SCHEMA, LIST_SCHEMA, media_type_problem
 
@@ -230,7 +231,7 @@ def test_onelogin_quirks(live_server, token):
 # ---------------------------------------------------------------------------------------------- authentication
 
 @pytest.mark.parametrize("authorization", [
-    pytest.param("Bearer scim_" + "B" * 43, id="wrong-token"),
+    pytest.param("Bearer " + tokens.new_secret(), id="wrong-token"),
     pytest.param("non-token", id="runscope-non-token"),
     pytest.param("Basic b2t0YTpva3Rh", id="basic"),
     pytest.param(None, id="missing"),
