@@ -73,6 +73,8 @@ def test_directory_pages_find_a_user_their_groups_history_and_export(new_context
     check = Checker(page, screenshots, prefix=prefix)
 
     def page_checked(name: str) -> None:
+        # Measured once the page has loaded: before its stylesheet applies, the bare table is wider than 320 px.
+        page.wait_for_load_state("load")
         scroll_width, client_width = page.evaluate(WIDTHS)
         assert scroll_width <= client_width, f"{name} scrolls sideways at {width} px: {scroll_width} > {client_width}"
         check(name)
